@@ -1,0 +1,178 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// config is every setting of the binary, read once from flags with DANGOL_* environment
+// fallbacks (a flag given on the command line wins).
+type config struct {
+	Addr          string
+	PublicURL     string
+	Data          string
+	MediaIP       string
+	UDPPort       int
+	TCPPort       int
+	PublicIPs     []string
+	ICEServers    []webrtc.ICEServer
+	Loopback      bool
+	Grace         time.Duration
+	ConnectTimout time.Duration
+	MaxViewers    int
+	MaxPerChannel int
+	MaxPublishers int
+	LogLevel      string
+	LogFormat     string
+	WebDir        string
+}
+
+// configFlags registers the flags on fs; the returned function finishes the config after
+// fs.Parse (environment fallbacks, derived values, validation).
+func configFlags(fs *flag.FlagSet, getenv func(string) (string, bool)) (*config, func() error) {
+	c := &config{}
+	var publicIPs, turn string
+	str := func(p *string, name, env, def, usage string) {
+		if v, ok := getenv(env); ok {
+			def = v
+		}
+		fs.StringVar(p, name, def, usage+" ($"+env+")")
+	}
+	var errs []error
+	num := func(p *int, name, env string, def int, usage string) {
+		if v, ok := getenv(env); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("$%s: %w", env, err))
+			}
+			def = n
+		}
+		fs.IntVar(p, name, def, usage+" ($"+env+")")
+	}
+	dur := func(p *time.Duration, name, env string, def time.Duration, usage string) {
+		if v, ok := getenv(env); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("$%s: %w", env, err))
+			}
+			def = d
+		}
+		fs.DurationVar(p, name, def, usage+" ($"+env+")")
+	}
+	boolean := func(p *bool, name, env string, usage string) {
+		def := false
+		if v, ok := getenv(env); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("$%s: %w", env, err))
+			}
+			def = b
+		}
+		fs.BoolVar(p, name, def, usage+" ($"+env+")")
+	}
+	str(&c.Addr, "addr", "DANGOL_ADDR", ":8080", "HTTP listen address")
+	str(&c.PublicURL, "public-url", "DANGOL_PUBLIC_URL", "", "URL people reach the server at, for printed links (default http://localhost:<port>)")
+	str(&c.Data, "data", "DANGOL_DATA", "./data", "data folder (SQLite database, recordings)")
+	str(&c.MediaIP, "media-ip", "DANGOL_MEDIA_IP", "", "IP address the media ports bind to (default: every interface)")
+	num(&c.UDPPort, "udp-port", "DANGOL_UDP_PORT", 8189, "the one UDP port for all WebRTC media")
+	num(&c.TCPPort, "tcp-port", "DANGOL_TCP_PORT", 8189, "ICE-TCP fallback port; -1 disables it")
+	str(&publicIPs, "public-ip", "DANGOL_PUBLIC_IP", "", "public IP address(es), comma-separated, announced instead of local ones (NAT 1:1)")
+	str(&turn, "turn", "DANGOL_TURN", "", "STUN/TURN servers handed to clients, comma-separated: stun:host:port, turn:user:pass@host:port?transport=udp")
+	boolean(&c.Loopback, "loopback", "DANGOL_LOOPBACK", "offer 127.0.0.1 media candidates (same-machine clients, tests)")
+	dur(&c.Grace, "grace", "DANGOL_GRACE", 30*time.Second, "how long a broadcast waits for its publisher to reconnect")
+	dur(&c.ConnectTimout, "connect-timeout", "DANGOL_CONNECT_TIMEOUT", 20*time.Second, "how long a session may take to connect")
+	num(&c.MaxViewers, "max-viewers", "DANGOL_MAX_VIEWERS", 1000, "viewers on the whole server; 0 no limit")
+	num(&c.MaxPerChannel, "max-viewers-per-channel", "DANGOL_MAX_VIEWERS_PER_CHANNEL", 500, "viewers per channel; 0 no limit")
+	num(&c.MaxPublishers, "max-publishers", "DANGOL_MAX_PUBLISHERS", 50, "live channels at once; 0 no limit")
+	str(&c.LogLevel, "log-level", "DANGOL_LOG_LEVEL", "info", "debug, info, warn or error")
+	str(&c.LogFormat, "log-format", "DANGOL_LOG_FORMAT", "text", "text or json")
+	str(&c.WebDir, "web-dir", "DANGOL_WEB_DIR", "", "serve web assets from this folder instead of the embedded copy (development)")
+
+	return c, func() error {
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		for _, ip := range splitList(publicIPs) {
+			if net.ParseIP(ip) == nil {
+				return fmt.Errorf("--public-ip: %q is not an IP address", ip)
+			}
+			c.PublicIPs = append(c.PublicIPs, ip)
+		}
+		servers, err := parseICEServers(turn)
+		if err != nil {
+			return fmt.Errorf("--turn: %w", err)
+		}
+		c.ICEServers = servers
+		if c.UDPPort < 0 || c.UDPPort > 65535 {
+			return fmt.Errorf("--udp-port: %d out of range", c.UDPPort)
+		}
+		if c.TCPPort < -1 || c.TCPPort > 65535 {
+			return fmt.Errorf("--tcp-port: %d out of range", c.TCPPort)
+		}
+		if c.PublicURL == "" {
+			_, port, err := net.SplitHostPort(c.Addr)
+			if err != nil {
+				return fmt.Errorf("--addr: %w", err)
+			}
+			c.PublicURL = "http://localhost:" + port
+		}
+		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--public-url: %q is not an http(s) URL", c.PublicURL)
+		}
+		return nil
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// parseICEServers reads "stun:host:port" and "turn[s]:user:pass@host:port[?transport=...]"
+// entries. Credentials ride in the entry because that is how operators copy them from their
+// TURN provider; clients receive them as RFC 9725 Link attributes.
+func parseICEServers(list string) ([]webrtc.ICEServer, error) {
+	var out []webrtc.ICEServer
+	for _, entry := range splitList(list) {
+		scheme, rest, ok := strings.Cut(entry, ":")
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%q: want scheme:host:port", entry)
+		case scheme == "stun" || scheme == "stuns":
+			out = append(out, webrtc.ICEServer{URLs: []string{entry}})
+		case scheme == "turn" || scheme == "turns":
+			s := webrtc.ICEServer{}
+			if at := strings.LastIndex(rest, "@"); at >= 0 {
+				user, pass, ok := strings.Cut(rest[:at], ":")
+				if !ok || user == "" {
+					return nil, fmt.Errorf("%q: credentials must be user:password@", entry)
+				}
+				s.Username, s.Credential = user, pass
+				rest = rest[at+1:]
+			}
+			s.URLs = []string{scheme + ":" + rest}
+			out = append(out, s)
+		default:
+			return nil, fmt.Errorf("%q: scheme must be stun, stuns, turn or turns", entry)
+		}
+		hostport, _, _ := strings.Cut(strings.TrimPrefix(out[len(out)-1].URLs[0], scheme+":"), "?")
+		if _, _, err := net.SplitHostPort(hostport); err != nil {
+			return nil, fmt.Errorf("%q: %w", entry, err)
+		}
+	}
+	return out, nil
+}

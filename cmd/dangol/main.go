@@ -1,0 +1,77 @@
+// Command dangol runs the Dangol live-commerce server, and administers it:
+//
+//	dangol [flags]                              run the server
+//	dangol [flags] channel add <slug> --name N  create a channel, print its key and links
+//	dangol [flags] channel reset-key <slug>     issue a new stream key
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "dangol:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// run is main without the process: tests call it with their own arguments and environment.
+func run(ctx context.Context, args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dangol", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, finish := configFlags(fs, getenv)
+	// One flag set for everything, so flags may stand anywhere: `channel add x --name N --data D`.
+	name := fs.String("name", "", "display name of the stall, for channel add (e.g. \"순이네 반찬\")")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: dangol [flags]                             run the server\n"+
+			"       dangol [flags] channel add <slug> --name N create a channel\n"+
+			"       dangol [flags] channel reset-key <slug>    issue a new stream key\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := finish(); err != nil {
+		return err
+	}
+	if len(rest) == 0 {
+		return serve(ctx, cfg, stdout)
+	}
+	switch rest[0] {
+	case "channel":
+		return channelCmd(ctx, cfg, rest[1:], *name, stdout)
+	case "serve":
+		return serve(ctx, cfg, stdout)
+	}
+	fs.Usage()
+	return fmt.Errorf("unknown command %q", rest[0])
+}
+
+// parseInterspersed parses flags wherever they stand among the positional arguments, so that
+// `channel add slug --name X` reads as people type it.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}

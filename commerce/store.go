@@ -1,0 +1,190 @@
+package commerce
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" database/sql driver
+)
+
+// Store keeps the commerce domain in an SQL database.
+//
+// A Store is opened with OpenSQLite (later also a PostgreSQL opener), which
+// brings the schema up to date before returning. It is safe for concurrent
+// use by many goroutines. Close it once when done; methods called after
+// Close return an error.
+type Store struct {
+	db      *sql.DB
+	dialect dialect
+	now     func() time.Time // time.Now; replaced in tests
+}
+
+// dialect names the SQL database a Store talks to and holds what differs
+// between them. Queries are written once with '?' placeholders and passed
+// through rebind.
+type dialect int
+
+const (
+	dialectSQLite dialect = iota
+	dialectPostgres
+)
+
+// String returns the dialect's name, which is also the name of its
+// directory under migrations/.
+func (d dialect) String() string {
+	switch d {
+	case dialectSQLite:
+		return "sqlite"
+	case dialectPostgres:
+		return "postgres"
+	}
+	return "dialect(" + strconv.Itoa(int(d)) + ")"
+}
+
+// rebind rewrites the '?' placeholders of query into the dialect's form:
+// unchanged for SQLite, $1, $2, ... for PostgreSQL. A '?' inside a
+// single-quoted string literal is left alone.
+func (d dialect) rebind(query string) string {
+	if d != dialectPostgres || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n := 0
+	inLiteral := false
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case c == '\'':
+			// An escaped quote ('') toggles twice, which is right.
+			inLiteral = !inLiteral
+		case c == '?' && !inLiteral:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// SQLite settings applied to every connection. synchronous=FULL makes a
+// commit wait for the WAL to reach the disk, so anything the server has
+// acknowledged survives a crash of the process or of the machine.
+const (
+	sqliteBusyTimeout = 5 * time.Second
+	sqliteSynchronous = 2 // FULL
+)
+
+// OpenSQLite opens (creating it and its parent directory if needed) the
+// SQLite database at path, applies any pending migrations and returns the
+// Store.
+func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, fmt.Errorf("open sqlite: %w: empty database path", ErrInvalid)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	db, err := sql.Open("sqlite", sqliteDSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	// SQLite allows one writer at a time. A single connection serialises
+	// writers inside the process instead of making them fail or spin on
+	// SQLITE_BUSY, and keeps every transaction's view simple. Keep it open:
+	// reopening costs the pragmas each time.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	if err := checkSQLitePragmas(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	s, err := newStore(ctx, db, dialectSQLite)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// sqliteDSN returns the modernc.org/sqlite data source name for the file at
+// path with the connection settings the Store relies on.
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10)+")")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous("+strconv.Itoa(sqliteSynchronous)+")")
+	// Take the write lock at BEGIN: a deferred transaction that reads and
+	// then writes can fail with SQLITE_BUSY without waiting when another
+	// process (a backup, an admin tool) holds the lock.
+	q.Set("_txlock", "immediate")
+	// Write times in a sortable text form that SQLite's date functions and
+	// the driver's TIMESTAMP parsing both understand.
+	q.Set("_time_format", "sqlite")
+	// The path is escaped so that '?', '#' or '%' in it are not taken as
+	// URI syntax.
+	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: filepath.ToSlash(path)}).EscapedPath(), RawQuery: q.Encode()}
+	return u.String()
+}
+
+// checkSQLitePragmas verifies that the connection settings took effect:
+// journal_mode=WAL, for one, silently stays off on some file systems.
+func checkSQLitePragmas(ctx context.Context, db *sql.DB) error {
+	checks := []struct {
+		pragma string
+		want   string
+	}{
+		{"journal_mode", "wal"},
+		{"foreign_keys", "1"},
+		{"synchronous", strconv.Itoa(sqliteSynchronous)},
+		{"busy_timeout", strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10)},
+	}
+	for _, c := range checks {
+		var got string
+		if err := db.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got); err != nil {
+			return fmt.Errorf("read pragma %s: %w", c.pragma, err)
+		}
+		if !strings.EqualFold(got, c.want) {
+			return fmt.Errorf("pragma %s is %q, want %q", c.pragma, got, c.want)
+		}
+	}
+	return nil
+}
+
+// newStore migrates db to the latest schema for d and wraps it in a Store.
+// It is shared by the openers of every dialect.
+func newStore(ctx context.Context, db *sql.DB, d dialect) (*Store, error) {
+	ms, err := loadMigrations(migrationFiles, "migrations/"+d.String())
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, db, d, ms); err != nil {
+		return nil, err
+	}
+	return &Store{db: db, dialect: d, now: time.Now}, nil
+}
+
+// Close closes the database. It is safe to call more than once.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// timestamp returns the current time as the Store records it: in UTC and
+// truncated to the microsecond PostgreSQL keeps, so that a value reads back
+// equal on every backend.
+func (s *Store) timestamp() time.Time {
+	return s.now().UTC().Truncate(time.Microsecond)
+}

@@ -1,0 +1,103 @@
+package stream
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config holds the media server's settings. The zero value of a field means its default.
+type Config struct {
+	// UDPAddr is the one UDP address all ICE/media traffic uses ("host:port"; with no host the
+	// port is opened on every interface address).
+	UDPAddr string
+	// TCPAddr is the ICE-TCP fallback address; empty disables ICE-TCP.
+	TCPAddr string
+	// PublicIPs replace the host candidates' addresses (NAT 1:1 on a cloud machine).
+	PublicIPs []string
+	// ICEServers are STUN/TURN servers handed to clients in WHIP/WHEP Link headers.
+	ICEServers []webrtc.ICEServer
+	// Loopback offers 127.0.0.1 candidates; for tests and a server used on the same machine.
+	Loopback bool
+
+	// Grace is how long a broadcast stays live after its publisher's connection is lost.
+	Grace time.Duration
+	// ConnectTimeout bounds how long a session may take to connect before it is dropped.
+	ConnectTimeout time.Duration
+	// KeyframeInterval is the least time between two keyframe requests to a publisher's track.
+	KeyframeInterval time.Duration
+	// StaleMedia is how long a publisher may send nothing before a new WHIP session with the
+	// same key may take its place (a phone that switched networks has gone quiet).
+	StaleMedia time.Duration
+
+	MaxViewersPerChannel int // 0: no limit
+	MaxViewers           int // 0: no limit
+	MaxPublishers        int // 0: no limit
+
+	// QueueLen is each viewer's send queue, in packets.
+	QueueLen int
+}
+
+func (c *Config) setDefaults() {
+	if c.Grace == 0 {
+		c.Grace = 30 * time.Second
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = 20 * time.Second
+	}
+	if c.KeyframeInterval == 0 {
+		c.KeyframeInterval = 500 * time.Millisecond
+	}
+	if c.StaleMedia == 0 {
+		c.StaleMedia = 2 * time.Second
+	}
+	if c.QueueLen == 0 {
+		// About a second of a 1.5 Mbps stream with its audio: room for a burst (a keyframe is
+		// 30-60 packets) without ever holding a slow viewer's backlog for long.
+		c.QueueLen = 256
+	}
+}
+
+// Channels is what the media server needs to know about channels. The store implements it.
+type Channels interface {
+	// AuthorizePublisher returns nil when token may publish on the channel, ErrUnknownChannel
+	// or ErrUnauthorized otherwise.
+	AuthorizePublisher(ctx context.Context, slug, token string) error
+	// ChannelExists returns nil or ErrUnknownChannel.
+	ChannelExists(ctx context.Context, slug string) error
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Channels Channels
+	Log      *slog.Logger
+	// Metrics receives the server's collectors; nil means a private registry.
+	Metrics prometheus.Registerer
+	// Events, when set, is told when broadcasts start and end (the room and the recorder
+	// follow them). It is called from the server's goroutines and must not block.
+	Events func(Event)
+}
+
+// EventKind tells what happened to a broadcast.
+type EventKind int
+
+const (
+	// BroadcastStarted is sent when a channel goes live.
+	BroadcastStarted EventKind = iota + 1
+	// PublisherLost is sent when the publisher's connection drops; the broadcast waits Grace.
+	PublisherLost
+	// PublisherResumed is sent when a publisher reconnects within the grace period.
+	PublisherResumed
+	// BroadcastEnded is sent when the broadcast is over.
+	BroadcastEnded
+)
+
+// Event is a change in a channel's broadcast.
+type Event struct {
+	Kind    EventKind
+	Channel string
+	At      time.Time
+}
