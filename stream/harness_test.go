@@ -14,6 +14,7 @@ import (
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // This file holds the test rig: a real server on 127.0.0.1, real pion publishers that send a
@@ -207,6 +208,22 @@ func waitState(t *testing.T, pc *webrtc.PeerConnection, want webrtc.PeerConnecti
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// broadcast returns the channel's broadcast, or nil.
+func (ts *testServer) broadcast(channel string) *broadcast {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.broadcasts[channel]
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }
 
 // eventually polls cond until it holds, failing the test after timeout: for state that has

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -66,6 +67,7 @@ func readMark(p []byte) (mark, bool) {
 
 type pubLayer struct {
 	spec    layerSpec
+	sender  *webrtc.RTPSender
 	idx     byte
 	track   *webrtc.TrackLocalStaticRTP
 	seq     uint16
@@ -127,6 +129,7 @@ func newTestPublisher(t *testing.T, codec webrtc.RTPCodecCapability, layers ...l
 		} else if err := sender.AddEncoding(track); err != nil {
 			t.Fatal(err)
 		}
+		pl.sender = sender
 	}
 	for _, l := range p.layers {
 		go p.readRTCP(sender, l)
@@ -244,7 +247,7 @@ func (p *testPublisher) sendFrame(l *pubLayer, periodicKey bool) {
 	n := max(1, (size+mtu-1)/mtu)
 	l.ts += 3000
 	for i := 0; i < n; i++ {
-		payload := make([]byte, mtu/2+markLen+16)
+		payload := make([]byte, max(size/n, markLen+16))
 		if p.codec.MimeType == webrtc.MimeTypeVP8 {
 			if i == 0 {
 				payload[0] = 0x10 // S: start of partition 0
@@ -271,6 +274,17 @@ func (p *testPublisher) sendFrame(l *pubLayer, periodicKey bool) {
 		mark{layer: l.idx, frame: l.frame, packet: uint16(i), keyframe: key && i == 0}.put(payload)
 		l.seq++
 		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: l.seq, Timestamp: l.ts, Marker: i == n-1}, Payload: payload}
+		if l.spec.rid != "" {
+			// pion leaves it to the application to tag simulcast packets, as browsers do.
+			for _, ext := range l.sender.GetParameters().HeaderExtensions {
+				switch ext.URI {
+				case sdp.SDESMidURI:
+					_ = pkt.Header.SetExtension(uint8(ext.ID), []byte("0"))
+				case sdp.SDESRTPStreamIDURI:
+					_ = pkt.Header.SetExtension(uint8(ext.ID), []byte(l.spec.rid))
+				}
+			}
+		}
 		if p.drop != nil && p.drop(l.seq) {
 			p.dropMu.Lock()
 			p.dropped[l.seq] = pkt

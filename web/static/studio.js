@@ -1,0 +1,742 @@
+// @ts-check
+// Studio /studio?c={slug}#t={token}: camera preview and one big button to
+// go live over WHIP. A dropped connection republishes by itself; only the
+// End button (after a confirmation) ends the broadcast.
+
+import { onLangChange, setupLang, t } from './i18n.js';
+import { Pause, SignalError, backoff, connect, endSession, onConnectionState } from './whip.js';
+
+const credentialsKey = 'dangol.studio';
+/** How long a disconnected connection may try to recover before a new one. */
+const disconnectGraceMs = 5000;
+/** How long a new connection may take to connect before it is replaced. */
+const connectTimeoutMs = 15000;
+/**
+ * 409: the server still holds the previous connection (it has not noticed
+ * the drop yet). Try again every second, for about as long as it takes the
+ * server to notice.
+ */
+const conflictRetryMs = 1000;
+const maxConflictRetries = 30;
+/** Bounds of the wait between other failed attempts. */
+const retryBaseMs = 1000;
+const retryMaxMs = 10000;
+
+/**
+ * Simulcast layers, smallest first: a viewer on a weak network gets "q".
+ * @type {RTCRtpEncodingParameters[]}
+ */
+const layers = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+
+/** @type {MediaTrackConstraints} */
+const audioConstraints = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+
+/**
+ * @typedef {'environment' | 'user'} Facing
+ * @typedef {{slug: string, token: string}} Credentials
+ * @typedef {'idle' | 'starting' | 'live' | 'reconnecting'} State
+ * @typedef {{title: string, hint?: string}} Message keys into the i18n table; title '' hides it
+ */
+
+/**
+ * @template {HTMLElement} T
+ * @param {string} id
+ * @param {new () => T} type
+ * @returns {T}
+ */
+function byId(id, type) {
+  const el = document.getElementById(id);
+  if (!(el instanceof type)) {
+    throw new Error(`missing #${id}`);
+  }
+  return el;
+}
+
+/**
+ * Reads the studio link /studio?c={slug}#t={token} and remembers it, so the
+ * phone stays logged in; without a token, uses the remembered one for the
+ * same channel. The token is taken out of the address bar, where it could
+ * end up in a screenshot or a shared link.
+ * @returns {Credentials | null}
+ */
+function credentials() {
+  const slug = new URLSearchParams(location.search).get('c') ?? '';
+  const token = new URLSearchParams(location.hash.slice(1)).get('t') ?? '';
+  /** @type {Credentials | null} */
+  let saved = null;
+  try {
+    const v = JSON.parse(localStorage.getItem(credentialsKey) ?? 'null');
+    if (v && typeof v.slug === 'string' && typeof v.token === 'string' && v.slug && v.token) {
+      saved = { slug: v.slug, token: v.token };
+    }
+  } catch {
+    // Storage off or garbled: as if nothing was saved.
+  }
+
+  /** @type {Credentials | null} */
+  let creds = null;
+  if (slug && token) {
+    creds = { slug, token };
+    try {
+      localStorage.setItem(credentialsKey, JSON.stringify(creds));
+    } catch {
+      // Not remembered: works until the page is closed.
+    }
+  } else if (saved && (!slug || slug === saved.slug)) {
+    creds = saved;
+  }
+  if (token || (creds && !slug)) {
+    const url = creds ? `/studio?c=${encodeURIComponent(creds.slug)}` : '/studio';
+    history.replaceState(null, '', url);
+  }
+  return creds;
+}
+
+/**
+ * The i18n key for a getUserMedia failure.
+ * @param {unknown} err
+ * @returns {string}
+ */
+function cameraError(err) {
+  const name = err instanceof Error ? err.name : '';
+  switch (name) {
+    case 'NotAllowedError':
+    case 'SecurityError':
+      return 'error.cameraDenied';
+    case 'NotFoundError':
+    case 'OverconstrainedError':
+      return 'error.cameraMissing';
+    case 'NotReadableError':
+    case 'AbortError':
+      return 'error.cameraBusy';
+    default:
+      return 'error.generic';
+  }
+}
+
+/** The phone's camera and microphone, shown in the preview. */
+class Camera {
+  /** @param {HTMLVideoElement} preview */
+  constructor(preview) {
+    this.preview = preview;
+    /** @type {Facing} */
+    this.facing = 'environment';
+    /** @type {MediaStream | null} */
+    this.stream = null;
+    /** Called when a track ends (another app took the camera, ...). */
+    this.onEnded = () => {};
+  }
+
+  /**
+   * @param {Facing} facing
+   * @returns {MediaTrackConstraints}
+   */
+  static video(facing) {
+    // 720p leaves room for three simulcast layers (180p, 360p, 720p).
+    return { facingMode: { ideal: facing }, width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30, max: 30 } };
+  }
+
+  get ready() {
+    return !!this.stream && this.stream.getTracks().some((tr) => tr.readyState === 'live');
+  }
+
+  /** Opens camera and microphone, closing those open before. */
+  async open() {
+    this.close();
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: audioConstraints, video: Camera.video(this.facing) });
+    this.use(stream);
+  }
+
+  /**
+   * Switches between the back and the front camera.
+   * @returns {Promise<MediaStreamTrack | null>} the new video track
+   */
+  async flip() {
+    const facing = this.facing === 'environment' ? 'user' : 'environment';
+    const audio = this.stream?.getAudioTracks() ?? [];
+    // Many phones open one camera at a time: stop the old one first.
+    for (const tr of this.stream?.getVideoTracks() ?? []) {
+      tr.stop();
+    }
+    /** @type {MediaStream} */
+    let got;
+    try {
+      got = await navigator.mediaDevices.getUserMedia({ video: Camera.video(facing) });
+      this.facing = facing;
+    } catch (err) {
+      console.warn('studio: switch camera', err);
+      got = await navigator.mediaDevices.getUserMedia({ video: Camera.video(this.facing) });
+    }
+    this.use(new MediaStream([...audio, ...got.getVideoTracks()]));
+    return got.getVideoTracks()[0] ?? null;
+  }
+
+  /** @param {MediaStream} stream */
+  use(stream) {
+    this.stream = stream;
+    for (const tr of stream.getTracks()) {
+      tr.addEventListener('ended', () => this.onEnded());
+    }
+    this.preview.srcObject = stream;
+    // The front camera is shown as a mirror, as people expect; viewers get
+    // the real picture.
+    this.preview.classList.toggle('mirror', this.facing === 'user');
+    this.preview.play().catch(() => {});
+  }
+
+  close() {
+    for (const tr of this.stream?.getTracks() ?? []) {
+      tr.stop();
+    }
+    this.stream = null;
+  }
+
+  /** @returns {Promise<boolean>} whether there is a camera to switch to */
+  static async canFlip() {
+    try {
+      const devices = await navigator.mediaDevices.enumerateDevices();
+      return devices.filter((d) => d.kind === 'videoinput').length > 1;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * Adds the video track, with simulcast where the browser supports it, and
+ * H.264 first: it records to MP4 and plays on iPhones.
+ * @param {RTCPeerConnection} pc
+ * @param {MediaStreamTrack | undefined} track
+ * @param {MediaStream} stream
+ * @returns {RTCRtpTransceiver}
+ */
+function addVideo(pc, track, stream) {
+  /** @type {RTCRtpTransceiver} */
+  let tr;
+  try {
+    tr = pc.addTransceiver(track ?? 'video', { direction: 'sendonly', streams: [stream], sendEncodings: layers });
+  } catch (err) {
+    console.info('studio: no simulcast', err);
+    tr = pc.addTransceiver(track ?? 'video', { direction: 'sendonly', streams: [stream] });
+  }
+  const caps = typeof RTCRtpReceiver.getCapabilities === 'function' ? RTCRtpReceiver.getCapabilities('video') : null;
+  if (caps && typeof tr.setCodecPreferences === 'function') {
+    /** @param {RTCRtpCodec} c */
+    const rank = (c) => {
+      const mime = c.mimeType.toLowerCase();
+      const fmtp = c.sdpFmtpLine ?? '';
+      if (mime === 'video/h264') {
+        const packetized = fmtp.includes('packetization-mode=1');
+        const baseline = /profile-level-id=42e0/i.test(fmtp);
+        return packetized && baseline ? 0 : packetized ? 1 : 2;
+      }
+      return mime === 'video/vp8' ? 3 : 4;
+    };
+    try {
+      tr.setCodecPreferences([...caps.codecs].sort((a, b) => rank(a) - rank(b)));
+    } catch (err) {
+      console.info('studio: codec preferences', err);
+    }
+  }
+  return tr;
+}
+
+/**
+ * Formats seconds as m:ss or h:mm:ss.
+ * @param {number} s
+ * @returns {string}
+ */
+function clock(s) {
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+/** The studio: one broadcast at a time, republished after drops. */
+class Studio {
+  /**
+   * @param {Credentials} creds
+   * @param {Camera} camera
+   * @param {() => void} render called after every change of state or message
+   */
+  constructor(creds, camera, render) {
+    this.creds = creds;
+    this.url = `/whip/${encodeURIComponent(creds.slug)}`;
+    this.camera = camera;
+    this.render = render;
+    /** @type {State} */
+    this.state = 'idle';
+    /** @type {Message} */
+    this.message = { title: '' };
+    /** When the broadcast went live (ms), kept over reconnects; 0 when not live. */
+    this.startedAt = 0;
+    /** @type {RTCPeerConnection | null} */
+    this.pc = null;
+    /** @type {RTCRtpSender | null} */
+    this.audioSender = null;
+    /** @type {RTCRtpSender | null} */
+    this.videoSender = null;
+    /** @type {string | null} the session to DELETE when the broadcast ends */
+    this.location = null;
+    /** @type {RTCIceServer[]} from the last answer's Link headers */
+    this.iceServers = [];
+    /** @type {AbortController | null} */
+    this.abort = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
+    /** Counts publish runs; a callback of an older one does nothing. */
+    this.gen = 0;
+    this.pause = new Pause();
+  }
+
+  /** @returns {boolean} whether a broadcast is on (or being started) */
+  get active() {
+    return this.state !== 'idle';
+  }
+
+  /**
+   * @param {State} state
+   * @param {Message} [message]
+   */
+  set(state, message) {
+    this.state = state;
+    if (message) {
+      this.message = message;
+    }
+    this.render();
+  }
+
+  /** @param {Message} message */
+  say(message) {
+    this.message = message;
+    this.render();
+  }
+
+  /** Opens the camera, showing what went wrong if it cannot. */
+  async openCamera() {
+    if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia) {
+      this.say({ title: 'error.insecure' });
+      return false;
+    }
+    this.say({ title: 'studio.cameraStarting' });
+    try {
+      await this.camera.open();
+      this.say({ title: '' });
+      return true;
+    } catch (err) {
+      console.warn('studio: camera', err);
+      this.say({ title: cameraError(err) });
+      return false;
+    }
+  }
+
+  /** The Go live button. */
+  async goLive() {
+    if (this.active) {
+      return;
+    }
+    if (typeof RTCPeerConnection !== 'function') {
+      this.say({ title: 'error.unsupported' });
+      return;
+    }
+    if (!this.camera.ready && !(await this.openCamera())) {
+      return;
+    }
+    this.startedAt = 0;
+    this.location = null;
+    this.publish(false);
+  }
+
+  /**
+   * Publishes, replacing the current connection, and keeps trying until the
+   * server answers or refuses for good.
+   * @param {boolean} again true when republishing a broadcast after a drop
+   */
+  async publish(again) {
+    const gen = this.reset();
+    const abort = new AbortController();
+    this.abort = abort;
+    this.set(again ? 'reconnecting' : 'starting', {
+      title: again ? 'studio.reconnecting' : 'studio.starting',
+      hint: again ? 'studio.reconnectingHint' : '',
+    });
+    let failures = 0;
+    let conflicts = 0;
+    while (gen === this.gen) {
+      try {
+        await this.attempt(gen, abort.signal);
+        return;
+      } catch (err) {
+        if (gen !== this.gen) {
+          return;
+        }
+        this.closePeer();
+        let wait;
+        if (err instanceof SignalError && err.status === 409 && conflicts < maxConflictRetries) {
+          conflicts++;
+          wait = conflictRetryMs;
+        } else {
+          wait = this.failed(err, failures, again);
+          failures++;
+        }
+        if (wait < 0) {
+          this.stopBroadcast();
+          return;
+        }
+        await this.pause.wait(wait);
+      }
+    }
+  }
+
+  /**
+   * Shows what went wrong.
+   * @param {unknown} err
+   * @param {number} failures failed attempts so far
+   * @param {boolean} again
+   * @returns {number} milliseconds until the next try, or -1 to give up
+   */
+  failed(err, failures, again) {
+    const hint = again ? 'studio.reconnectingHint' : '';
+    if (!(err instanceof SignalError)) {
+      console.warn('studio: publish failed', err);
+      this.say({ title: 'error.generic' });
+      return -1;
+    }
+    console.warn('studio: publish failed', err.status, err.code, err.message);
+    switch (err.status) {
+      case 0:
+        this.say({ title: 'error.network', hint });
+        return backoff(failures, retryBaseMs, retryMaxMs);
+      case 401:
+      case 403:
+        this.say({ title: 'error.unauthorized' });
+        return -1;
+      case 404:
+        this.say({ title: 'error.notFound' });
+        return -1;
+      case 409:
+        this.say({ title: 'error.busy' });
+        return -1;
+      case 429:
+      case 503:
+        this.say({ title: 'error.server', hint });
+        return Math.min(60, Math.max(1, err.retryAfter ?? 5)) * 1000;
+    }
+    if (err.status >= 500) {
+      this.say({ title: 'error.server', hint });
+      return backoff(failures, retryBaseMs, retryMaxMs);
+    }
+    // Another 4xx: the request itself is wrong, and will stay wrong.
+    this.say({ title: 'error.generic' });
+    return -1;
+  }
+
+  /**
+   * One publish attempt.
+   * @param {number} gen
+   * @param {AbortSignal} signal
+   */
+  async attempt(gen, signal) {
+    const stream = this.camera.stream;
+    if (!stream) {
+      throw new Error('camera is not open');
+    }
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.pc = pc;
+    const [audio] = stream.getAudioTracks();
+    const [video] = stream.getVideoTracks();
+    this.audioSender = pc.addTransceiver(audio ?? 'audio', { direction: 'sendonly', streams: [stream] }).sender;
+    this.videoSender = addVideo(pc, video, stream).sender;
+    onConnectionState(pc, (state) => {
+      if (gen === this.gen) {
+        this.onState(state);
+      }
+    });
+
+    const session = await connect(pc, this.url, { token: this.creds.token, signal });
+    if (gen !== this.gen) {
+      if (!this.active) {
+        endSession(session.location, this.creds.token); // ended meanwhile
+      }
+      return;
+    }
+    this.location = session.location;
+    if (session.iceServers.length > 0) {
+      this.iceServers = session.iceServers;
+    }
+    this.armTimer(connectTimeoutMs);
+  }
+
+  /** @param {RTCPeerConnectionState} state */
+  onState(state) {
+    switch (state) {
+      case 'connected':
+        clearTimeout(this.timer);
+        if (!this.startedAt) {
+          this.startedAt = Date.now();
+        }
+        this.set('live', { title: '' });
+        break;
+      case 'disconnected':
+        // ICE often recovers by itself (a Wi-Fi hiccup); wait a little.
+        this.set('reconnecting', { title: 'studio.reconnecting', hint: 'studio.reconnectingHint' });
+        this.armTimer(disconnectGraceMs);
+        break;
+      case 'failed':
+        this.publish(true);
+        break;
+    }
+  }
+
+  /** @param {number} ms republish unless connected within ms */
+  armTimer(ms) {
+    clearTimeout(this.timer);
+    const gen = this.gen;
+    this.timer = setTimeout(() => {
+      if (gen === this.gen && this.pc?.connectionState !== 'connected') {
+        this.publish(true);
+      }
+    }, ms);
+  }
+
+  /**
+   * Stops the current connection and retries, without ending the broadcast
+   * on the server.
+   * @returns {number} the new generation
+   */
+  reset() {
+    this.gen++;
+    clearTimeout(this.timer);
+    this.abort?.abort();
+    this.abort = null;
+    this.pause.wake();
+    this.closePeer();
+    return this.gen;
+  }
+
+  closePeer() {
+    this.pc?.close();
+    this.pc = null;
+    this.audioSender = null;
+    this.videoSender = null;
+  }
+
+  /** Back to idle, leaving the broadcast to time out on the server. */
+  stopBroadcast() {
+    this.reset();
+    this.startedAt = 0;
+    this.set('idle');
+  }
+
+  /** Ends the broadcast for good (the End button, once confirmed). */
+  async end() {
+    const loc = this.location;
+    this.location = null;
+    this.stopBroadcast();
+    this.say({ title: 'studio.ended' });
+    if (loc) {
+      await endSession(loc, this.creds.token);
+    }
+  }
+
+  /** Retries now if it is waiting, e.g. when the network is back. */
+  retryNow() {
+    this.pause.wake();
+  }
+
+  /** Gives the connection the tracks of the camera as it is now. */
+  async useCameraTracks() {
+    const stream = this.camera.stream;
+    try {
+      await this.audioSender?.replaceTrack(stream?.getAudioTracks()[0] ?? null);
+      await this.videoSender?.replaceTrack(stream?.getVideoTracks()[0] ?? null);
+    } catch (err) {
+      // The connection cannot take the new tracks: publish them anew.
+      console.warn('studio: replace track', err);
+      if (this.active) {
+        this.publish(true);
+      }
+    }
+  }
+}
+
+/**
+ * Keeps the screen on while live: a phone that goes to sleep stops its
+ * camera.
+ */
+class WakeLock {
+  constructor() {
+    /** @type {WakeLockSentinel | null} */
+    this.sentinel = null;
+  }
+
+  async hold() {
+    if (this.sentinel || !('wakeLock' in navigator) || document.visibilityState !== 'visible') {
+      return;
+    }
+    try {
+      const s = await navigator.wakeLock.request('screen');
+      s.addEventListener('release', () => {
+        if (this.sentinel === s) {
+          this.sentinel = null;
+        }
+      });
+      this.sentinel = s;
+    } catch {
+      // Battery saver or not allowed: the screen may sleep.
+    }
+  }
+
+  release() {
+    this.sentinel?.release().catch(() => {});
+    this.sentinel = null;
+  }
+}
+
+function main() {
+  setupLang();
+  const preview = byId('preview', HTMLVideoElement);
+  const channel = byId('channel', HTMLElement);
+  const live = byId('live', HTMLElement);
+  const liveLabel = byId('live-label', HTMLElement);
+  const elapsed = byId('elapsed', HTMLElement);
+  const statusBox = byId('status', HTMLElement);
+  const statusTitle = byId('status-title', HTMLElement);
+  const statusHint = byId('status-hint', HTMLElement);
+  const goLive = byId('go-live', HTMLButtonElement);
+  const end = byId('end', HTMLButtonElement);
+  const flip = byId('switch', HTMLButtonElement);
+  const confirmBox = byId('confirm', HTMLElement);
+
+  /** @param {Message} m */
+  const showMessage = (m) => {
+    statusBox.hidden = !m.title;
+    statusTitle.textContent = m.title ? t(m.title) : '';
+    statusHint.textContent = m.hint ? t(m.hint) : '';
+  };
+
+  const creds = credentials();
+  if (!creds) {
+    goLive.hidden = true;
+    flip.hidden = true;
+    showMessage({ title: 'studio.noLink', hint: 'studio.noLinkHint' });
+    onLangChange(() => showMessage({ title: 'studio.noLink', hint: 'studio.noLinkHint' }));
+    return;
+  }
+
+  const camera = new Camera(preview);
+  const wake = new WakeLock();
+  /** @type {ReturnType<typeof setInterval> | undefined} */
+  let ticker;
+
+  const tick = () => {
+    elapsed.textContent = studio.startedAt ? clock(Math.floor((Date.now() - studio.startedAt) / 1000)) : '';
+  };
+
+  const render = () => {
+    const s = studio.state;
+    channel.textContent = t('studio.channel', { slug: creds.slug });
+    goLive.hidden = s !== 'idle';
+    end.hidden = s === 'idle';
+    live.hidden = s === 'idle' || s === 'starting';
+    live.classList.toggle('reconnecting', s === 'reconnecting');
+    liveLabel.textContent = t(s === 'reconnecting' ? 'studio.reconnecting' : 'studio.live');
+    showMessage(studio.message);
+    tick();
+    if (s === 'live' || s === 'reconnecting') {
+      ticker ??= setInterval(tick, 1000);
+    } else {
+      clearInterval(ticker);
+      ticker = undefined;
+    }
+    if (s === 'idle') {
+      wake.release();
+    } else {
+      wake.hold();
+    }
+  };
+
+  const studio = new Studio(creds, camera, render);
+  onLangChange(render);
+  render();
+
+  camera.onEnded = () => {
+    // Reopened when the page is in front again (phones stop the camera of
+    // a page in the background).
+    if (document.visibilityState === 'visible') {
+      restoreCamera();
+    }
+  };
+  let restoring = false;
+  const restoreCamera = async () => {
+    if (restoring || camera.ready) {
+      return;
+    }
+    restoring = true;
+    try {
+      if (await studio.openCamera()) {
+        await studio.useCameraTracks();
+      }
+    } finally {
+      restoring = false;
+    }
+  };
+
+  goLive.addEventListener('click', () => studio.goLive());
+
+  end.addEventListener('click', () => {
+    if (confirmBox instanceof HTMLDialogElement && typeof confirmBox.showModal === 'function') {
+      confirmBox.returnValue = '';
+      confirmBox.showModal();
+    } else if (window.confirm(t('studio.confirmTitle'))) {
+      studio.end();
+    }
+  });
+  confirmBox.addEventListener('close', () => {
+    if (confirmBox instanceof HTMLDialogElement && confirmBox.returnValue === 'end') {
+      studio.end();
+    }
+  });
+
+  flip.addEventListener('click', async () => {
+    flip.disabled = true;
+    try {
+      await camera.flip();
+      await studio.useCameraTracks();
+    } catch (err) {
+      console.warn('studio: switch camera', err);
+      studio.say({ title: cameraError(err) });
+    } finally {
+      flip.disabled = false;
+    }
+  });
+
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') {
+      restoreCamera();
+      if (studio.active) {
+        wake.hold();
+      }
+    }
+  });
+  window.addEventListener('online', () => studio.retryNow());
+  // Closing the page by mistake asks first; a closed page's broadcast is
+  // resumed when the studio is opened again within the grace period.
+  window.addEventListener('beforeunload', (ev) => {
+    if (studio.active) {
+      ev.preventDefault();
+      ev.returnValue = '';
+    }
+  });
+
+  studio.openCamera().then(async (ok) => {
+    flip.hidden = !ok || !(await Camera.canFlip());
+  });
+}
+
+main();
