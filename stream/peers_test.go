@@ -96,6 +96,12 @@ type testPublisher struct {
 }
 
 func newTestPublisher(t *testing.T, codec webrtc.RTPCodecCapability, layers ...layerSpec) *testPublisher {
+	return newTaggedPublisher(t, 0, codec, layers...)
+}
+
+// newTaggedPublisher makes a publisher whose packets carry tag in their marks' layer field
+// (tag*16 + layer), so a viewer can tell two publishers of one broadcast apart.
+func newTaggedPublisher(t *testing.T, tag byte, codec webrtc.RTPCodecCapability, layers ...layerSpec) *testPublisher {
 	t.Helper()
 	if len(layers) == 0 {
 		layers = []layerSpec{{bitrate: 600_000}}
@@ -119,7 +125,7 @@ func newTestPublisher(t *testing.T, codec webrtc.RTPCodecCapability, layers ...l
 		if err != nil {
 			t.Fatal(err)
 		}
-		pl := &pubLayer{spec: l, idx: byte(i), track: track, seq: uint16(1000 * (i + 1)), ts: uint32(90000 * (i + 1))}
+		pl := &pubLayer{spec: l, idx: tag*16 + byte(i), track: track, seq: uint16(1000 * (i + 1)), ts: uint32(90000 * (i + 1))}
 		pl.needKey.Store(true)
 		p.layers = append(p.layers, pl)
 		if i == 0 {

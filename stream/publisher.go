@@ -28,7 +28,8 @@ type publisher struct {
 	mu     sync.Mutex // guards tracks
 	tracks []*upTrack
 
-	once sync.Once
+	once   sync.Once
+	closed atomic.Bool
 }
 
 // alive reports whether the publisher still holds its channel: connected and sending, or
@@ -36,6 +37,13 @@ type publisher struct {
 // new session take over without waiting for ICE to time out.
 func (p *publisher) alive(now time.Time) bool {
 	cfg := p.b.s.cfg
+	if p.closed.Load() {
+		return false
+	}
+	switch p.pc.ConnectionState() {
+	case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		return false
+	}
 	if !p.connected.Load() {
 		return now.Sub(p.created) < cfg.ConnectTimeout && p.lastMedia.Load() == 0
 	}
@@ -76,6 +84,7 @@ func (p *publisher) onState(st webrtc.PeerConnectionState) {
 // close drops the connection without ending the broadcast.
 func (p *publisher) close() {
 	p.once.Do(func() {
+		p.closed.Store(true)
 		p.b.s.forget(p.id)
 		p.b.s.goClose(p.pc)
 	})

@@ -38,6 +38,7 @@ type upTrack struct {
 	subs atomic.Pointer[[]*downTrack] // copy-on-write: the reader iterates a snapshot, lock-free
 
 	lastPLI    atomic.Int64  // unix nanos of the last keyframe request
+	pliPending atomic.Bool   // a request is waiting for the interval to end
 	lastPacket atomic.Int64  // unix nanos of the last packet, to tell an idle layer
 	bitrate    atomic.Uint64 // bits/s over the last full second
 	done       chan struct{} // closed when the reader returns
@@ -166,15 +167,36 @@ func (u *upTrack) unsubscribe(dt *downTrack) {
 }
 
 // requestKeyframe asks the publisher for a keyframe on this track, at most once per
-// KeyframeInterval however many viewers join or switch at once.
+// KeyframeInterval however many viewers join or switch at once. A request inside the
+// interval is not dropped: one PLI follows when the interval ends, so a viewer that joins
+// just after another still gets its picture within the interval.
 func (u *upTrack) requestKeyframe() {
 	if u.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
+	interval := int64(u.pub.b.s.cfg.KeyframeInterval)
 	now := time.Now().UnixNano()
 	last := u.lastPLI.Load()
-	if now-last < int64(u.pub.b.s.cfg.KeyframeInterval) || !u.lastPLI.CompareAndSwap(last, now) {
+	if wait := last + interval - now; wait > 0 {
+		if u.pliPending.CompareAndSwap(false, true) {
+			time.AfterFunc(time.Duration(wait), func() {
+				u.pliPending.Store(false)
+				u.lastPLI.Store(time.Now().UnixNano())
+				u.sendPLI()
+			})
+		}
 		return
+	}
+	if u.lastPLI.CompareAndSwap(last, now) {
+		u.sendPLI()
+	}
+}
+
+func (u *upTrack) sendPLI() {
+	select {
+	case <-u.done:
+		return // the publisher has gone
+	default:
 	}
 	u.m.keyframeRequests.Inc()
 	err := u.pub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(u.remote.SSRC())}})
