@@ -60,7 +60,11 @@ type downTrack struct {
 	lastTS           uint32
 	lastAt           time.Time
 	hist             [histSize]sent
-	abs              [3]byte
+	// Reused for every write: the header escapes into pion's writer, and a fresh one (and its
+	// extension slice) per packet per viewer would be the hot path's only allocations.
+	hdr  rtp.Header
+	exts [1]rtp.Extension
+	abs  [3]byte
 }
 
 func newDownTrack(v *viewer, kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability) *downTrack {
@@ -190,7 +194,9 @@ func (d *downTrack) write(p *packet, seq uint16, ts uint32, now time.Time) {
 	if b == nil {
 		return
 	}
-	h := rtp.Header{
+	h := &d.hdr
+	*h = rtp.Header{
+		Extensions:     d.exts[:0],
 		Version:        2,
 		Padding:        p.header.Padding,
 		PaddingSize:    p.header.PaddingSize,
@@ -208,7 +214,7 @@ func (d *downTrack) write(p *packet, seq uint16, ts uint32, now time.Time) {
 		d.abs = [3]byte{byte(v >> 16), byte(v >> 8), byte(v)}
 		_ = h.SetExtension(b.absID, d.abs[:])
 	}
-	n, err := b.w.WriteRTP(&h, p.payload)
+	n, err := b.w.WriteRTP(h, p.payload)
 	if err != nil {
 		return // the connection is closing; the viewer's close path cleans up
 	}

@@ -7,12 +7,11 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// untilLayer reads video until a packet of the layer arrives and returns it with the packet
-// before it; it fails the test after timeout.
-func untilLayer(t *testing.T, v *testViewer, layer byte, timeout time.Duration) (prev, first rxPacket) {
+// untilLayer reads video after prev until a packet of the layer arrives and returns it with
+// the packet before it; it fails the test after timeout.
+func untilLayer(t *testing.T, v *testViewer, prev rxPacket, layer byte, timeout time.Duration) (rxPacket, rxPacket) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	prev = v.next(t, webrtc.RTPCodecTypeVideo, timeout)
 	for time.Now().Before(deadline) {
 		p := v.next(t, webrtc.RTPCodecTypeVideo, timeout)
 		if p.mark.layer == layer {
@@ -21,7 +20,7 @@ func untilLayer(t *testing.T, v *testViewer, layer byte, timeout time.Duration) 
 		prev = p
 	}
 	t.Fatalf("viewer never switched to layer %d", layer)
-	return
+	return prev, prev
 }
 
 // TestSimulcastFollowsEstimate publishes three layers and moves a viewer's bandwidth estimate
@@ -66,8 +65,10 @@ func TestSimulcastFollowsEstimate(t *testing.T) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
+			// A packet read before the estimate changes: every packet after it is in order.
+			before := v.next(t, webrtc.RTPCodecTypeVideo, 2*time.Second)
 			v.sendREMB(t, st.estimate)
-			prev, first := untilLayer(t, v, st.layer, 10*time.Second)
+			prev, first := untilLayer(t, v, before, st.layer, 10*time.Second)
 			if !first.mark.keyframe {
 				t.Errorf("switched to layer %d on a packet that is not a keyframe start: %+v", st.layer, first.mark)
 			}

@@ -33,6 +33,7 @@ type config struct {
 	LogLevel      string
 	LogFormat     string
 	WebDir        string
+	DebugAddr     string
 }
 
 // configFlags registers the flags on fs; the returned function finishes the config after
@@ -94,6 +95,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) (string, bool)) (*config,
 	num(&c.MaxPublishers, "max-publishers", "DANGOL_MAX_PUBLISHERS", 50, "live channels at once; 0 no limit")
 	str(&c.LogLevel, "log-level", "DANGOL_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "DANGOL_LOG_FORMAT", "text", "text or json")
+	str(&c.DebugAddr, "debug-addr", "DANGOL_DEBUG_ADDR", "", "serve Go profiling (/debug/pprof) on this address, e.g. 127.0.0.1:6060; off when empty")
 	str(&c.WebDir, "web-dir", "DANGOL_WEB_DIR", "", "serve web assets from this folder instead of the embedded copy (development)")
 
 	return c, func() error {

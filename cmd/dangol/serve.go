@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -84,6 +85,21 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("/", pages)
+
+	if cfg.DebugAddr != "" {
+		// Profiling on its own listener, never on the public one.
+		dbg := http.NewServeMux()
+		dbg.HandleFunc("/debug/pprof/", pprof.Index)
+		dbg.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		dbg.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		dsrv := &http.Server{Addr: cfg.DebugAddr, Handler: dbg, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := dsrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("debug server", "err", err)
+			}
+		}()
+		defer dsrv.Close()
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
