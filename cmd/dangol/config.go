@@ -40,6 +40,13 @@ type config struct {
 // fs.Parse (environment fallbacks, derived values, validation).
 func configFlags(fs *flag.FlagSet, getenv func(string) (string, bool)) (*config, func() error) {
 	c := &config{}
+	// An empty variable counts as unset: `DANGOL_DATA=` must not put the database in the
+	// working directory.
+	lookup := getenv
+	getenv = func(k string) (string, bool) {
+		v, ok := lookup(k)
+		return v, ok && v != ""
+	}
 	var publicIPs, turn string
 	str := func(p *string, name, env, def, usage string) {
 		if v, ok := getenv(env); ok {

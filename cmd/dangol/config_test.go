@@ -228,6 +228,7 @@ func TestParseICEServers(t *testing.T) {
 			want: []webrtc.ICEServer{{URLs: []string{"stuns:stun.example:5349"}}}},
 		{name: "stun ipv6", in: "stun:[2001:db8::1]:3478",
 			want: []webrtc.ICEServer{{URLs: []string{"stun:[2001:db8::1]:3478"}}}},
+		// Accepted as given; the web pages skip a TURN server that has no credentials.
 		{name: "turn without credentials", in: "turn:turn.example:3478",
 			want: []webrtc.ICEServer{{URLs: []string{"turn:turn.example:3478"}}}},
 		{name: "turn with credentials and transport", in: "turn:alice:s3cret@turn.example:3478?transport=udp",
