@@ -13,8 +13,10 @@ import (
 // server's own work per packet per viewer (rewrite, history, header), not SRTP or the socket.
 type discardWriter struct{}
 
-func (discardWriter) WriteRTP(h *rtp.Header, p []byte) (int, error) { return h.MarshalSize() + len(p), nil }
-func (discardWriter) Write(b []byte) (int, error)                  { return len(b), nil }
+func (discardWriter) WriteRTP(h *rtp.Header, p []byte) (int, error) {
+	return h.MarshalSize() + len(p), nil
+}
+func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 // BenchmarkForward measures downTrack.forward for one packet to one viewer.
 func BenchmarkForward(b *testing.B) {
