@@ -418,3 +418,19 @@ func (v *testViewer) sendREMB(t *testing.T, bitrate float32) {
 		t.Fatalf("send REMB: %v", err)
 	}
 }
+
+// liveAndWatched publishes codec on the test channel and connects one viewer, returning once
+// the viewer has video.
+func liveAndWatched(t *testing.T, ts *testServer, codec webrtc.RTPCodecCapability) (*testPublisher, *testViewer) {
+	t.Helper()
+	pub := newTestPublisher(t, codec)
+	if err := pub.connect(t, ts, testChannel, testKey); err != nil {
+		t.Fatal(err)
+	}
+	v := newTestViewer(t)
+	if err := v.connect(t, ts, testChannel); err != nil {
+		t.Fatal(err)
+	}
+	v.next(t, webrtc.RTPCodecTypeVideo, 5*time.Second)
+	return pub, v
+}

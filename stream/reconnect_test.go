@@ -81,15 +81,7 @@ func TestPublisherReconnect(t *testing.T) {
 // session with the key takes over once the old one has sent nothing for StaleMedia.
 func TestStalePublisherReplaced(t *testing.T) {
 	ts := startServer(t, Config{StaleMedia: 300 * time.Millisecond})
-	pub := newTestPublisher(t, vp8Cap)
-	if err := pub.connect(t, ts, testChannel, testKey); err != nil {
-		t.Fatal(err)
-	}
-	v := newTestViewer(t)
-	if err := v.connect(t, ts, testChannel); err != nil {
-		t.Fatal(err)
-	}
-	v.next(t, webrtc.RTPCodecTypeVideo, 5*time.Second)
+	pub, v := liveAndWatched(t, ts, vp8Cap)
 	pub.paused.Store(true)
 
 	again := newTaggedPublisher(t, 1, vp8Cap)
@@ -114,15 +106,7 @@ func TestStalePublisherReplaced(t *testing.T) {
 // TestGraceExpires: no publisher comes back, so the broadcast ends and its viewers are let go.
 func TestGraceExpires(t *testing.T) {
 	ts := startServer(t, Config{Grace: 300 * time.Millisecond})
-	pub := newTestPublisher(t, vp8Cap)
-	if err := pub.connect(t, ts, testChannel, testKey); err != nil {
-		t.Fatal(err)
-	}
-	v := newTestViewer(t)
-	if err := v.connect(t, ts, testChannel); err != nil {
-		t.Fatal(err)
-	}
-	v.next(t, webrtc.RTPCodecTypeVideo, 5*time.Second)
+	pub, v := liveAndWatched(t, ts, vp8Cap)
 	pub.close()
 	waitEvent(t, ts, BroadcastEnded)
 	if ts.Live(testChannel) {
@@ -135,15 +119,7 @@ func TestGraceExpires(t *testing.T) {
 // TestPublisherDeleteEnds: DELETE on the WHIP resource is the merchant pressing "end".
 func TestPublisherDeleteEnds(t *testing.T) {
 	ts := startServer(t, Config{})
-	pub := newTestPublisher(t, vp8Cap)
-	if err := pub.connect(t, ts, testChannel, testKey); err != nil {
-		t.Fatal(err)
-	}
-	v := newTestViewer(t)
-	if err := v.connect(t, ts, testChannel); err != nil {
-		t.Fatal(err)
-	}
-	v.next(t, webrtc.RTPCodecTypeVideo, 5*time.Second)
+	pub, v := liveAndWatched(t, ts, vp8Cap)
 	if code := deleteSession(t, pub.location, testKey); code != http.StatusOK {
 		t.Fatalf("DELETE: %d", code)
 	}
