@@ -34,7 +34,7 @@ func BenchmarkForward(b *testing.B) {
 	payload := make([]byte, 1100)
 	pkts := make([]*packet, 1024)
 	for i := range pkts {
-		pkts[i] = &packet{header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i / 8 * 3000)}, payload: payload, keyframe: i == 0}
+		pkts[i] = &packet{header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i / 8 * 3000)}, payload: payload, keyframe: i == 0, at: time.Now().UnixNano()}
 	}
 	now := time.Now()
 	b.ReportAllocs()

@@ -39,6 +39,10 @@ type Config struct {
 
 	// QueueLen is each viewer's send queue, in packets.
 	QueueLen int
+
+	// SocketBuffer is the receive and send buffer of the media UDP socket, in bytes. The
+	// kernel caps it at net.core.rmem_max / wmem_max.
+	SocketBuffer int
 }
 
 func (c *Config) setDefaults() {
@@ -58,6 +62,12 @@ func (c *Config) setDefaults() {
 		// About a second of a 1.5 Mbps stream with its audio: room for a burst (a keyframe is
 		// 30-60 packets) without ever holding a slow viewer's backlog for long.
 		c.QueueLen = 256
+	}
+	if c.SocketBuffer == 0 {
+		// All media shares one socket. While a keyframe fans out to hundreds of viewers the
+		// reader waits for a core, and the kernel's default 208 KiB fills with publishers'
+		// packets and viewers' RTCP in tens of milliseconds; what overflows is lost.
+		c.SocketBuffer = 4 << 20
 	}
 }
 

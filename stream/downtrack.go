@@ -59,6 +59,7 @@ type downTrack struct {
 	lastSeq          uint16
 	lastTS           uint32
 	lastAt           time.Time
+	forwarded        uint32 // packets forwarded, to sample the forwarding latency
 	hist             [histSize]sent
 	// Reused for every write: the header escapes into pion's writer, and a fresh one (and its
 	// extension slice) per packet per viewer would be the hot path's only allocations.
@@ -148,7 +149,15 @@ func (d *downTrack) forward(src *upTrack, p *packet, now time.Time) {
 	}
 	d.hist[seq%histSize] = sent{src: src, upSeq: p.header.SequenceNumber, downSeq: seq, downTS: ts, valid: true}
 	d.write(p, seq, ts, now)
+	// One packet in latencySample is timed: enough for the histogram's quantiles, and the
+	// clock read and histogram update stay off most packets of the hot path.
+	if d.forwarded++; d.forwarded%latencySample == 0 && p.at != 0 {
+		d.v.b.s.m.forwardLatency.Observe(float64(time.Now().UnixNano()-p.at) / float64(time.Second))
+	}
 }
+
+// latencySample is how many forwarded packets per down-track make one latency observation.
+const latencySample = 16
 
 // switchTo makes src current from packet p on. The offsets are chosen so that p follows the
 // last packet sent with the next sequence number and a timestamp advanced by the wall-clock

@@ -87,6 +87,12 @@ func (s *Server) created(w http.ResponseWriter, r *http.Request, location, etag,
 // URL and, for WHIP, that the caller holds the channel's key.
 func (s *Server) lookup(r *http.Request) (session, error) {
 	sess, ok := s.session(r.PathValue("session"))
+	if !ok && r.Method == http.MethodDelete {
+		// Only DELETE reaches a dropped publisher: there is no connection left to PATCH.
+		if p, lost := s.lostPublisher(r.PathValue("session")); lost && p.current() {
+			sess, ok = p, true
+		}
+	}
 	if !ok || sess.channel() != r.PathValue("channel") {
 		return nil, ErrSessionNotFound
 	}
@@ -113,8 +119,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	res := sess.resource()
-	frag, err := res.patch(ctx, r.Header.Get("If-Match"), body)
+	frag, etag, err := sess.resource().patch(ctx, r.Header.Get("If-Match"), body)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -124,9 +129,6 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	res.mu.Lock()
-	etag := res.etag
-	res.mu.Unlock()
 	w.Header().Set("Content-Type", "application/trickle-ice-sdpfrag")
 	w.Header().Set("ETag", etag)
 	w.WriteHeader(http.StatusOK)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/pprof"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,5 +130,34 @@ func TestNothingLeftBehind(t *testing.T) {
 			t.Fatalf("%d goroutines, %d before the broadcast:\n%s", runtime.NumGoroutine(), baseline, buf.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestGoroutinesStartDuringWait: shutdown waits for the server's goroutines while leaving
+// viewers still start new ones (to close their connections); wait must cover those too.
+func TestGoroutinesStartDuringWait(t *testing.T) {
+	var g goroutines
+	release := make(chan struct{})
+	var second atomic.Bool
+	g.Go(func() {
+		<-release
+		g.Go(func() {
+			<-release
+			second.Store(true)
+		})
+	})
+	waited := make(chan struct{})
+	go func() {
+		g.wait()
+		close(waited)
+	}()
+	close(release)
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("wait did not return")
+	}
+	if !second.Load() {
+		t.Error("wait returned before a goroutine started during the wait had finished")
 	}
 }

@@ -11,7 +11,8 @@ import (
 type packet struct {
 	header   rtp.Header
 	payload  []byte
-	keyframe bool // first packet of a keyframe: where a viewer may start or switch
+	keyframe bool  // first packet of a keyframe: where a viewer may start or switch
+	at       int64 // unix nanos when the up-track read it, for the forwarding latency
 }
 
 // cacheSize is a power of two above the packets of a second of 2.5 Mbps video: a NACK

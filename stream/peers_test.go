@@ -341,7 +341,14 @@ type testViewer struct {
 
 func newTestViewer(t *testing.T, networks ...webrtc.NetworkType) *testViewer {
 	t.Helper()
-	pc, err := clientAPI(t, nil, networks...).NewPeerConnection(webrtc.Configuration{})
+	return newTestViewerWith(t, clientAPI(t, nil, networks...))
+}
+
+// newTestViewerWith makes a test viewer whose peer connection comes from api, for a viewer
+// that offers other codecs, feedback or extensions than clientAPI's browser-like defaults.
+func newTestViewerWith(t *testing.T, api *webrtc.API) *testViewer {
+	t.Helper()
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}

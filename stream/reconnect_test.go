@@ -129,3 +129,31 @@ func TestPublisherDeleteEnds(t *testing.T) {
 		t.Errorf("second DELETE: %d, want 404", code)
 	}
 }
+
+// TestDeleteAfterDrop: the phone lost its network, then the merchant taps End. The DELETE
+// names a session whose connection the server has already closed; it must still end the
+// broadcast at once instead of leaving viewers waiting out the grace period.
+func TestDeleteAfterDrop(t *testing.T) {
+	ts := startServer(t, Config{Grace: time.Minute})
+	pub, v := liveAndWatched(t, ts, vp8Cap)
+	pub.close()
+	waitEvent(t, ts, PublisherLost)
+	eventually(t, 10*time.Second, "the dropped publisher's session closed", func() bool { return ts.Stats().Publishers == 0 })
+	if !ts.Live(testChannel) {
+		t.Fatal("broadcast ended on the drop; want it waiting for the grace period")
+	}
+	if code := deleteSession(t, pub.location, "wrong-key"); code != http.StatusUnauthorized {
+		t.Errorf("DELETE with a wrong key: %d, want 401", code)
+	}
+	if !ts.Live(testChannel) {
+		t.Fatal("a DELETE with a wrong key ended the broadcast")
+	}
+	if code := deleteSession(t, pub.location, testKey); code != http.StatusOK {
+		t.Fatalf("DELETE after the drop: %d, want 200", code)
+	}
+	waitEvent(t, ts, BroadcastEnded)
+	waitState(t, v.pc, webrtc.PeerConnectionStateClosed, 10*time.Second)
+	if code := deleteSession(t, pub.location, testKey); code != http.StatusNotFound {
+		t.Errorf("second DELETE: %d, want 404", code)
+	}
+}

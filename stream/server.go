@@ -30,11 +30,16 @@ type Server struct {
 	se       webrtc.SettingEngine
 	pubAPI   *webrtc.API
 	closers  []io.Closer
-	wg       sync.WaitGroup // every goroutine the server starts
+	wg       goroutines // every goroutine the server starts
 
 	mu          sync.Mutex // guards the fields below
 	broadcasts  map[string]*broadcast
 	sessions    map[string]session
+	// lost holds publishers whose connection dropped, until their broadcast ends: a phone
+	// that lost its network and then taps End sends DELETE for a session the server has
+	// already closed, and that DELETE must still end the broadcast, not leave viewers on a
+	// frozen picture for the grace period.
+	lost     map[string]*publisher
 	nViewers    int
 	nPublishers int
 	closed      bool
@@ -69,6 +74,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: log, m: m, channels: deps.Channels, events: deps.Events,
 		broadcasts: map[string]*broadcast{}, sessions: map[string]session{},
+		lost: map[string]*publisher{},
 	}
 	if err := s.openNetwork(); err != nil {
 		s.closeNetwork()
@@ -101,7 +107,10 @@ func (s *Server) openNetwork() error {
 	}
 	var udpMux ice.UDPMux
 	if host == "" {
-		var opts []ice.UDPMuxFromPortOption
+		opts := []ice.UDPMuxFromPortOption{
+			ice.UDPMuxFromPortWithReadBufferSize(s.cfg.SocketBuffer),
+			ice.UDPMuxFromPortWithWriteBufferSize(s.cfg.SocketBuffer),
+		}
 		if s.cfg.Loopback {
 			opts = append(opts, ice.UDPMuxFromPortWithLoopback())
 		}
@@ -114,6 +123,11 @@ func (s *Server) openNetwork() error {
 		conn, err := net.ListenPacket("udp", s.cfg.UDPAddr)
 		if err != nil {
 			return fmt.Errorf("open udp %s: %w", s.cfg.UDPAddr, err)
+		}
+		if uc, ok := conn.(*net.UDPConn); ok {
+			// Errors only mean the kernel kept its default; media still flows.
+			_ = uc.SetReadBuffer(s.cfg.SocketBuffer)
+			_ = uc.SetWriteBuffer(s.cfg.SocketBuffer)
 		}
 		udpMux = webrtc.NewICEUDPMux(nil, conn)
 	}
@@ -174,7 +188,7 @@ func (s *Server) Close() error {
 	for _, b := range bs {
 		b.end("server shutting down")
 	}
-	s.wg.Wait()
+	s.wg.wait()
 	s.closeNetwork()
 	return nil
 }
@@ -221,6 +235,11 @@ func (s *Server) removeBroadcast(b *broadcast) {
 	if s.broadcasts[b.channel] == b {
 		delete(s.broadcasts, b.channel)
 	}
+	for id, p := range s.lost {
+		if p.b == b {
+			delete(s.lost, id)
+		}
+	}
 }
 
 func (s *Server) forget(id string) {
@@ -228,7 +247,10 @@ func (s *Server) forget(id string) {
 	defer s.mu.Unlock()
 	if sess, ok := s.sessions[id]; ok {
 		delete(s.sessions, id)
-		if _, ok := sess.(*publisher); ok {
+		if p, ok := sess.(*publisher); ok {
+			if !s.closed && s.broadcasts[p.b.channel] == p.b {
+				s.lost[id] = p // removeBroadcast drops it
+			}
 			s.nPublishers--
 			s.m.publishers.Dec()
 		}
@@ -252,6 +274,14 @@ func (s *Server) session(id string) (session, bool) {
 	return sess, ok
 }
 
+// lostPublisher returns the dropped publisher with session id while its broadcast waits for it.
+func (s *Server) lostPublisher(id string) (*publisher, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.lost[id]
+	return p, ok
+}
+
 // closeIfNotConnected closes a session whose ICE has not connected in ConnectTimeout: a
 // client that went away mid-handshake must not hold a viewer slot or a channel.
 func (s *Server) closeIfNotConnected(pc *webrtc.PeerConnection, closeFn func()) {
@@ -269,4 +299,44 @@ func newID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// goroutines counts running goroutines like a sync.WaitGroup, but may start new ones while
+// another goroutine waits: during shutdown a viewer that leaves still closes its connection
+// on a goroutine of its own, which a WaitGroup forbids once Wait has begun at zero.
+type goroutines struct {
+	mu   sync.Mutex
+	n    int
+	zero *sync.Cond // signalled when n drops to 0; created on first use
+}
+
+// Go runs f on a new goroutine, counted until f returns.
+func (g *goroutines) Go(f func()) {
+	g.mu.Lock()
+	g.n++
+	g.mu.Unlock()
+	go func() {
+		defer g.done()
+		f()
+	}()
+}
+
+func (g *goroutines) done() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n--; g.n == 0 && g.zero != nil {
+		g.zero.Broadcast()
+	}
+}
+
+// wait returns when no counted goroutine is running.
+func (g *goroutines) wait() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.zero == nil {
+		g.zero = sync.NewCond(&g.mu)
+	}
+	for g.n > 0 {
+		g.zero.Wait()
+	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -95,6 +97,15 @@ func parseSDPFrag(body string) (sdpFrag, error) {
 		case strings.HasPrefix(line, "a=mid:"):
 			mid = strings.TrimPrefix(line, "a=mid:")
 		case strings.HasPrefix(line, "a=candidate:"):
+			// Check every candidate before any is applied: a bad one found only when adding it
+			// would come after an ICE restart has already replaced the session's credentials
+			// (the client, told 400, never learns the new ones and the session dies), or after
+			// the candidates before it were added. pion skips candidates of unknown types or
+			// networks, and so do we.
+			_, err := ice.UnmarshalCandidate(strings.TrimPrefix(line, "a=candidate:"))
+			if err != nil && !errors.Is(err, ice.ErrUnknownCandidateTyp) && !errors.Is(err, ice.ErrDetermineNetworkType) {
+				return f, fmt.Errorf("%w: candidate %q: %v", ErrBadOffer, line, err)
+			}
 			m := mid
 			f.candidates = append(f.candidates, webrtc.ICECandidateInit{Candidate: strings.TrimPrefix(line, "a="), SDPMid: &m})
 		case strings.HasPrefix(line, "m="), strings.HasPrefix(line, "a="):
@@ -110,27 +121,30 @@ func parseSDPFrag(body string) (sdpFrag, error) {
 var errPreconditionFailed = errors.New("session has changed (If-Match)")
 
 // patch applies trickled candidates, or restarts ICE when the fragment carries new
-// credentials (RFC 9725 §4.4.2); it returns the answer fragment for a restart, or "".
-func (r *resource) patch(ctx context.Context, ifMatch, body string) (string, error) {
+// credentials (RFC 9725 §4.4.2); for a restart it returns the answer fragment and the new
+// entity tag, else "". The tag is returned rather than read by the caller after the lock is
+// released, when another restart may already have replaced it.
+func (r *resource) patch(ctx context.Context, ifMatch, body string) (answer, etag string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if ifMatch != "" && ifMatch != "*" && ifMatch != r.etag {
-		return "", errPreconditionFailed
+		return "", "", errPreconditionFailed
 	}
 	frag, err := parseSDPFrag(body)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	remote := r.pc.RemoteDescription()
-	if frag.ufrag != "" && remote != nil && !strings.Contains(remote.SDP, "a=ice-ufrag:"+frag.ufrag+"\r\n") {
-		return r.restartLocked(ctx, frag)
+	if frag.ufrag != "" && remote != nil && !slices.Contains(sdpLines(remote.SDP), "a=ice-ufrag:"+frag.ufrag) {
+		answer, err = r.restartLocked(ctx, frag)
+		return answer, r.etag, err
 	}
 	for _, c := range frag.candidates {
 		if err := r.pc.AddICECandidate(c); err != nil {
-			return "", fmt.Errorf("%w: candidate: %v", ErrBadOffer, err)
+			return "", "", fmt.Errorf("%w: candidate: %v", ErrBadOffer, err)
 		}
 	}
-	return "", nil
+	return "", "", nil
 }
 
 func (r *resource) restartLocked(ctx context.Context, frag sdpFrag) (string, error) {
@@ -138,7 +152,7 @@ func (r *resource) restartLocked(ctx context.Context, frag sdpFrag) (string, err
 		return "", fmt.Errorf("%w: ICE restart without a=ice-pwd", ErrBadOffer)
 	}
 	var b strings.Builder
-	for _, line := range strings.Split(r.offer, "\r\n") {
+	for _, line := range sdpLines(r.offer) {
 		switch {
 		case strings.HasPrefix(line, "a=ice-ufrag:"):
 			line = "a=ice-ufrag:" + frag.ufrag
@@ -161,6 +175,18 @@ func (r *resource) restartLocked(ctx context.Context, frag sdpFrag) (string, err
 		}
 	}
 	return answerFragment(answer), nil
+}
+
+// sdpLines splits an SDP into its lines. SDP lines end in CRLF, but parsers (pion's among
+// them) also take a bare LF, so an offer written that way is accepted: looking for
+// "...\r\n" in it found no ufrag, so every trickle PATCH was taken for an ICE restart (200
+// and a new ETag instead of 204), and a real restart rewrote nothing and so restarted nothing.
+func sdpLines(sdp string) []string {
+	lines := strings.Split(sdp, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
+	}
+	return lines
 }
 
 // answerFragment keeps from an answer what a restarting client needs: our new credentials and

@@ -95,6 +95,7 @@ func (u *upTrack) run() {
 	)
 	for {
 		n, _, err := u.remote.Read(buf)
+		now := time.Now()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				u.log.Debug("up-track read ended", "err", err)
@@ -108,7 +109,7 @@ func (u *upTrack) run() {
 		if err := rp.Unmarshal(raw); err != nil {
 			continue
 		}
-		p := &packet{header: rp.Header, payload: rp.Payload}
+		p := &packet{header: rp.Header, payload: rp.Payload, at: now.UnixNano()}
 		p.keyframe = u.keys.isStart(p.payload, p.header.Timestamp)
 
 		seq := p.header.SequenceNumber
@@ -122,7 +123,6 @@ func (u *upTrack) run() {
 		}
 		u.cache.put(p)
 
-		now := time.Now()
 		u.lastPacket.Store(now.UnixNano())
 		u.pub.lastMedia.Store(now.UnixNano())
 		winBytes += uint64(n)

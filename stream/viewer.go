@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
@@ -42,8 +43,12 @@ type viewer struct {
 	done  chan struct{}
 	once  sync.Once
 
+	// bwe is the server's own estimate of the path, for a viewer that negotiated transport-cc
+	// instead of REMB (see newTWCCViewerAPI); nil for the others. Set before run starts.
+	bwe cc.BandwidthEstimator
+
 	connected atomic.Bool
-	estimate  atomic.Uint64 // bits/s from the browser's REMB, 0 until one arrives
+	estimate  atomic.Uint64 // bits/s: the browser's REMB (0 until one arrives), or bwe's target
 	drops     atomic.Uint64
 	lastDrops uint64 // owned by the writer goroutine
 }
@@ -55,6 +60,15 @@ func (v *viewer) enqueue(j job) {
 		v.drops.Add(1)
 		v.b.s.m.queueDrops.Inc()
 	}
+}
+
+// useEstimator makes e the source of v's budget. It is called during NewPeerConnection,
+// before v is shared with any other goroutine.
+func (v *viewer) useEstimator(e cc.BandwidthEstimator) {
+	v.bwe = e
+	// Called on a goroutine of its own at each change (often, while the estimate ramps):
+	// reconcile reads the latest target itself, so late or reordered calls do no harm.
+	e.OnTargetBitrateChange(func(int) { v.signal() })
 }
 
 func (v *viewer) signal() {
@@ -96,6 +110,9 @@ func (v *viewer) reconcile(now time.Time) {
 		return
 	}
 	ls := v.b.layers.Load()
+	if v.bwe != nil {
+		v.estimate.Store(uint64(max(v.bwe.GetTargetBitrate(), 0)))
+	}
 	budget := v.estimate.Load()
 	if budget == 0 {
 		budget = defaultBudget

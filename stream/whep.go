@@ -3,7 +3,9 @@ package stream
 import (
 	"context"
 	"fmt"
+	"strings"
 
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -52,16 +54,26 @@ func (s *Server) newViewer(ctx context.Context, b *broadcast, offer string) (*vi
 	if api == nil {
 		return nil, "", ErrNotLive // the publisher is still negotiating
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		return nil, "", fmt.Errorf("new peer connection: %w", err)
-	}
 	v := &viewer{
-		id: newID(), b: b, pc: pc, res: resource{pc: pc},
+		id: newID(), b: b,
 		queue: make(chan job, s.cfg.QueueLen),
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
 	}
+	if video != nil && offersTWCCOnly(offer) {
+		// A viewer that sends no REMB: the server estimates its bandwidth from its
+		// transport-wide feedback. The API is the viewer's own, so the estimator its
+		// NewPeerConnection creates can only be this viewer's.
+		var err error
+		if api, err = newTWCCViewerAPI(s.se, video, audio, v.useEstimator); err != nil {
+			return nil, "", err
+		}
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, "", fmt.Errorf("new peer connection: %w", err)
+	}
+	v.pc, v.res = pc, resource{pc: pc}
 	v.log = b.log.With("viewer", v.id)
 	var senders []*webrtc.RTPSender
 	for _, c := range []*webrtc.RTPCodecParameters{video, audio} {
@@ -108,8 +120,50 @@ func (s *Server) newViewer(ctx context.Context, b *broadcast, offer string) (*vi
 	}
 	s.wg.Go(v.run)
 	s.closeIfNotConnected(pc, v.close)
-	v.log.Debug("viewer session created")
+	estimate := "remb"
+	if v.bwe != nil {
+		estimate = "transport-cc"
+	}
+	v.log.Debug("viewer session created", "estimate", estimate)
 	return v, answer, nil
+}
+
+// offersTWCCOnly reports whether an offer asks for transport-wide congestion control feedback
+// (the transport-cc feedback and its header extension) and not for REMB: a viewer whose
+// bandwidth the server has to estimate itself.
+func offersTWCCOnly(offer string) bool {
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(offer); err != nil {
+		return false
+	}
+	var fb, ext bool
+	for _, m := range sd.MediaDescriptions {
+		if m.MediaName.Media != "audio" && m.MediaName.Media != "video" {
+			continue
+		}
+		for _, a := range m.Attributes {
+			switch a.Key {
+			case "rtcp-fb":
+				// "<payload type or *> <type> [<parameter>]"
+				f := strings.Fields(a.Value)
+				if len(f) < 2 {
+					continue
+				}
+				switch f[1] {
+				case webrtc.TypeRTCPFBGoogREMB:
+					return false
+				case webrtc.TypeRTCPFBTransportCC:
+					fb = true
+				}
+			case "extmap":
+				// "<id>[/<direction>] <uri> [<attributes>]"
+				if f := strings.Fields(a.Value); len(f) >= 2 && f[1] == sdp.TransportCCURI {
+					ext = true
+				}
+			}
+		}
+	}
+	return fb && ext
 }
 
 // usable reports whether the viewer's offer accepts at least one of the broadcast's codecs;

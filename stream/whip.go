@@ -13,12 +13,16 @@ import (
 func (p *publisher) resource() *resource { return &p.res }
 func (p *publisher) channel() string     { return p.b.channel }
 
+// current reports whether p still holds its broadcast (connected or awaited in its grace).
+func (p *publisher) current() bool {
+	p.b.mu.Lock()
+	defer p.b.mu.Unlock()
+	return p.b.pub == p && !p.b.ended
+}
+
 // delete is the merchant ending the broadcast.
 func (p *publisher) delete() {
-	p.b.mu.Lock()
-	current := p.b.pub == p
-	p.b.mu.Unlock()
-	if current {
+	if p.current() {
 		p.b.end("publisher ended the broadcast")
 		return
 	}

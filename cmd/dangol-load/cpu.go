@@ -1,8 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -10,6 +15,9 @@ import (
 const (
 	metricCPU = "process_cpu_seconds_total"
 	metricRSS = "process_resident_memory_bytes"
+	// The server's own forwarding latency, read to tell its share of the delay from the
+	// tool's when both run on the same cores.
+	metricForward = "dangol_forward_latency_seconds_bucket"
 )
 
 // sample is the CPU state at one edge of the measured window.
@@ -21,13 +29,15 @@ type sample struct {
 	serverErr error
 	toolCPU   time.Duration
 	toolOK    bool
+	forward   []bucket // cumulative, by upper bound
 }
 
 // takeSample reads this process's CPU time and the server's metrics.
 func takeSample(ctx context.Context, sig *signaler) sample {
 	s := sample{at: time.Now()}
 	s.toolCPU, s.toolOK = processCPU()
-	m, err := sig.scrapeMetrics(ctx, metricCPU, metricRSS)
+	m, err := sig.scrapeMetrics(ctx, metricCPU, metricRSS, metricForward)
+	s.forward = buckets(m, metricForward)
 	if err == nil {
 		_, ok := m[metricCPU]
 		if !ok {
@@ -74,4 +84,73 @@ func cpuInfos(begin, end sample, viewers int) (server, tool cpuInfo) {
 		tool.Error = "getrusage not available"
 	}
 	return server, tool
+}
+
+// bucket is one cumulative bucket of a Prometheus histogram.
+type bucket struct {
+	le    float64
+	count float64
+}
+
+// buckets picks the buckets of histogram name out of scraped series, in order of le.
+func buckets(m map[string]float64, name string) []bucket {
+	var out []bucket
+	for series, v := range m {
+		le, ok := strings.CutPrefix(series, name+`{le="`)
+		if !ok {
+			continue
+		}
+		le, _, _ = strings.Cut(le, `"`)
+		b, err := strconv.ParseFloat(le, 64) // "+Inf" parses as infinity
+		if err != nil {
+			continue
+		}
+		out = append(out, bucket{le: b, count: v})
+	}
+	slices.SortFunc(out, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+	return out
+}
+
+// serverLatency is the server's forwarding latency over the measured window, from the
+// difference of two scrapes of its histogram.
+type serverLatency struct {
+	Available bool    `json:"available"`
+	N         int     `json:"n"` // sampled packets
+	P50       float64 `json:"p50"`
+	P99       float64 `json:"p99"`
+}
+
+func forwardLatency(begin, end sample) serverLatency {
+	if len(begin.forward) == 0 || len(begin.forward) != len(end.forward) {
+		return serverLatency{}
+	}
+	d := make([]bucket, len(end.forward))
+	for i, b := range end.forward {
+		d[i] = bucket{le: b.le, count: b.count - begin.forward[i].count}
+	}
+	n := d[len(d)-1].count
+	if n <= 0 {
+		return serverLatency{}
+	}
+	return serverLatency{Available: true, N: int(n), P50: 1000 * bucketQuantile(0.5, d), P99: 1000 * bucketQuantile(0.99, d)}
+}
+
+// bucketQuantile interpolates linearly inside the bucket holding quantile q, as
+// Prometheus's histogram_quantile does; above the last finite bound it answers that bound.
+func bucketQuantile(q float64, bs []bucket) float64 {
+	rank := q * bs[len(bs)-1].count
+	lower, below := 0.0, 0.0
+	for _, b := range bs {
+		if b.count >= rank {
+			if math.IsInf(b.le, 1) {
+				return lower
+			}
+			if b.count == below {
+				return b.le
+			}
+			return lower + (b.le-lower)*(rank-below)/(b.count-below)
+		}
+		lower, below = b.le, b.count
+	}
+	return lower
 }

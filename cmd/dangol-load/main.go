@@ -59,6 +59,7 @@ type config struct {
 	Bitrate        int64 // bits/s
 	FPS            int
 	GOP            time.Duration
+	Pace           float64 // send rate cap as a multiple of the bitrate; 0 sends frames at once
 	JSON           bool
 	AllowRemote    bool
 	Verbose        bool
@@ -139,6 +140,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	})
 	fs.IntVar(&cfg.FPS, "fps", 30, "video frame rate")
 	fs.DurationVar(&cfg.GOP, "gop", 2*time.Second, "keyframe interval")
+	fs.Float64Var(&cfg.Pace, "pace", 2.5, "pace video at this multiple of the bitrate, as a phone's WebRTC stack does (libwebrtc's pacing factor is 2.5); 0 sends each frame in one burst")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a --server that is not on a loopback address")
 	fs.BoolVar(&cfg.Verbose, "v", false, "debug logging")
@@ -185,6 +187,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--fps %d: want 1..120", c.FPS)
 	case c.GOP < 100*time.Millisecond:
 		return fmt.Errorf("--gop %v: want >= 100ms", c.GOP)
+	case c.Pace != 0 && (c.Pace < 1 || c.Pace > 100):
+		return fmt.Errorf("--pace %g: want 0 (off) or 1..100", c.Pace)
 	case c.Bitrate < 10_000 || c.Bitrate > 100_000_000:
 		return fmt.Errorf("--bitrate %d: want 10k..100M", c.Bitrate)
 	}

@@ -170,6 +170,7 @@ func (p *publisher) sendVideo(ctx context.Context) {
 	w := newRTPWriter(p.video, 90000, p.log.With("track", "video"))
 	tick := time.NewTicker(time.Second / time.Duration(p.cfg.FPS))
 	defer tick.Stop()
+	pace := newPacer(float64(p.cfg.Bitrate) * p.cfg.Pace)
 	var lastKey time.Time
 	for {
 		now := time.Now()
@@ -186,6 +187,9 @@ func (p *publisher) sendVideo(ctx context.Context) {
 		}
 		ts := w.timestamp(now)
 		if err := pk.video(size, key, p.video.next, func(b []byte, last bool) error {
+			if !pace.wait(ctx, len(b)) {
+				return ctx.Err()
+			}
 			return w.write(ts, b, last)
 		}); err != nil {
 			return
@@ -213,6 +217,40 @@ func (p *publisher) sendAudio(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// pacer spreads video packets at a capped rate the way libwebrtc's pacer does, so that a
+// keyframe reaches the server over tens of milliseconds as from a phone, not in one burst.
+// Latency is stamped when a packet is written, after the pacer, so it measures the server.
+type pacer struct {
+	bps  float64 // 0: no pacing
+	next time.Time
+}
+
+func newPacer(bps float64) *pacer { return &pacer{bps: bps} }
+
+// wait blocks until a packet of n bytes may go; false when ctx ended first.
+func (p *pacer) wait(ctx context.Context, n int) bool {
+	if p.bps == 0 {
+		return true
+	}
+	now := time.Now()
+	if p.next.Before(now) {
+		p.next = now
+	}
+	// Packets due within a millisecond go at once: timers are no finer than that, and
+	// libwebrtc's pacer also sends in small bursts.
+	if d := p.next.Sub(now); d > time.Millisecond {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
+	p.next = p.next.Add(time.Duration(float64(n*8) / p.bps * float64(time.Second)))
+	return true
 }
 
 // rtpWriter numbers packets of one track. Timestamps follow the wall clock

@@ -38,13 +38,15 @@ type report struct {
 	DeliveryVideo deliveryStats `json:"delivery_video"`
 	DeliveryAudio deliveryStats `json:"delivery_audio"`
 
-	LatencyMs      msStats      `json:"latency_ms"`
-	LatencyVideoMs msStats      `json:"latency_video_ms"`
-	LatencyAudioMs msStats      `json:"latency_audio_ms"`
-	Received       receivedInfo `json:"received"`
-	Sent           sentInfo     `json:"sent"`
-	Server         cpuInfo      `json:"server"`
-	Tool           cpuInfo      `json:"tool"`
+	LatencyMs      msStats `json:"latency_ms"`
+	LatencyVideoMs msStats `json:"latency_video_ms"`
+	LatencyAudioMs msStats `json:"latency_audio_ms"`
+	// ServerForwardMs is the server's part of the latency, from its own histogram.
+	ServerForwardMs serverLatency `json:"server_forward_ms"`
+	Received        receivedInfo  `json:"received"`
+	Sent            sentInfo      `json:"sent"`
+	Server          cpuInfo       `json:"server"`
+	Tool            cpuInfo       `json:"tool"`
 }
 
 type viewerCounts struct {
@@ -163,6 +165,7 @@ func buildReport(cfg config, pub *publisher, viewers []*viewer, lastVideo, lastA
 	r.LatencyMs, r.LatencyVideoMs, r.LatencyAudioMs = lat.stats(), latV.stats(), latA.stats()
 	r.Sent = pub.sentInfo()
 	r.Server, r.Tool = cpuInfos(begin, end, r.Viewers.Connected)
+	r.ServerForwardMs = forwardLatency(begin, end)
 	return r
 }
 
@@ -288,6 +291,11 @@ func (r *report) writeText(w io.Writer) error {
 	p("latency          %s  (publisher write to viewer read)", r.LatencyMs.text("ms"))
 	p("  video          %s", r.LatencyVideoMs.text("ms"))
 	p("  audio          %s", r.LatencyAudioMs.text("ms"))
+	if f := r.ServerForwardMs; f.Available {
+		p("server forward   p50 %.2fms  p99 %.2fms  (n=%d; the server's read to send, from its histogram)", f.P50, f.P99, f.N)
+	} else {
+		p("server forward   n/a (server exports no dangol_forward_latency_seconds)")
+	}
 	p("received         %d packets, %d duplicates, %d bad payloads, %d sequence gaps",
 		r.Received.Packets, r.Received.Dups, r.Received.Bad, r.Received.SeqGaps)
 	s := r.Sent

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"math"
 	"strings"
 	"testing"
@@ -214,5 +215,77 @@ func TestParseConfig(t *testing.T) {
 func TestRound(t *testing.T) {
 	if got := round(math.Pi); got != 3.14 {
 		t.Errorf("round(pi) = %v", got)
+	}
+}
+
+func TestForwardLatencyFromHistogram(t *testing.T) {
+	scrape := func(text string) sample {
+		m, err := parseMetrics(strings.NewReader(text), metricForward)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sample{forward: buckets(m, metricForward)}
+	}
+	// Begin: 100 samples all under 1 ms. End: 100 more, 50 under 1 ms, 48 in (1, 2] ms and
+	// 2 in (2, 5] ms; in the window p50 is at the 1 ms bound and p99 half-way into (2, 5].
+	begin := scrape(`dangol_forward_latency_seconds_bucket{le="0.001"} 100
+dangol_forward_latency_seconds_bucket{le="0.002"} 100
+dangol_forward_latency_seconds_bucket{le="0.005"} 100
+dangol_forward_latency_seconds_bucket{le="+Inf"} 100
+dangol_forward_latency_seconds_sum 0.05
+`)
+	end := scrape(`dangol_forward_latency_seconds_bucket{le="0.005"} 200
+dangol_forward_latency_seconds_bucket{le="0.001"} 150
+dangol_forward_latency_seconds_bucket{le="+Inf"} 200
+dangol_forward_latency_seconds_bucket{le="0.002"} 198
+`)
+	got := forwardLatency(begin, end)
+	if !got.Available || got.N != 100 {
+		t.Fatalf("got %+v, want 100 samples", got)
+	}
+	if math.Abs(got.P50-1) > 1e-9 || math.Abs(got.P99-3.5) > 1e-9 {
+		t.Errorf("p50 %v p99 %v, want 1 and 3.5 ms", got.P50, got.P99)
+	}
+	if f := forwardLatency(sample{}, end); f.Available {
+		t.Errorf("no histogram at the start, got %+v", f)
+	}
+	if f := forwardLatency(end, end); f.Available {
+		t.Errorf("nothing in the window, got %+v", f)
+	}
+}
+
+func TestPacerSpreadsAFrame(t *testing.T) {
+	tests := []struct {
+		name    string
+		bps     float64
+		packets int
+		minSpan time.Duration
+	}{
+		{"off", 0, 26, 0},
+		// 26 packets of 1200 bytes at 3.75 Mbit/s take 66 ms; the last one may leave
+		// its 2.56 ms slot early, and the first leaves at once.
+		{"keyframe at 2.5x 1.5M", 3.75e6, 26, 60 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPacer(tt.bps)
+			start := time.Now()
+			for range tt.packets {
+				if !p.wait(context.Background(), 1200) {
+					t.Fatal("wait failed")
+				}
+			}
+			span := time.Since(start)
+			if span < tt.minSpan {
+				t.Errorf("%d packets sent over %v, want at least %v", tt.packets, span, tt.minSpan)
+			}
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p := newPacer(8000) // one byte per millisecond: the second packet must wait
+	p.wait(ctx, 1200)
+	if p.wait(ctx, 1200) {
+		t.Error("wait returned true after the context ended")
 	}
 }

@@ -224,9 +224,11 @@ func parseMetrics(r io.Reader, names ...string) (map[string]float64, error) {
 			continue
 		}
 		for _, n := range names {
-			if f[0] == n {
+			// A histogram's buckets are asked for by the _bucket name and kept under their
+			// whole series name, le label included.
+			if f[0] == n || (strings.HasSuffix(n, "_bucket") && strings.HasPrefix(f[0], n+"{")) {
 				if v, err := strconv.ParseFloat(f[1], 64); err == nil {
-					out[n] = v
+					out[f[0]] = v
 				}
 			}
 		}

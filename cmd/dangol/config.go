@@ -4,8 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,12 +56,14 @@ func configFlags(fs *flag.FlagSet, getenv func(string) (string, bool)) (*config,
 		}
 		fs.StringVar(p, name, def, usage+" ($"+env+")")
 	}
-	var errs []error
+	// A bad variable is an error only if its flag is not given: the command line wins, so an
+	// operator can override a broken environment without editing it first.
+	envErrs := map[string]error{}
 	num := func(p *int, name, env string, def int, usage string) {
 		if v, ok := getenv(env); ok {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("$%s: %w", env, err))
+				envErrs[name] = fmt.Errorf("$%s: %w", env, err)
 			}
 			def = n
 		}
@@ -69,7 +73,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) (string, bool)) (*config,
 		if v, ok := getenv(env); ok {
 			d, err := time.ParseDuration(v)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("$%s: %w", env, err))
+				envErrs[name] = fmt.Errorf("$%s: %w", env, err)
 			}
 			def = d
 		}
@@ -80,7 +84,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) (string, bool)) (*config,
 		if v, ok := getenv(env); ok {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("$%s: %w", env, err))
+				envErrs[name] = fmt.Errorf("$%s: %w", env, err)
 			}
 			def = b
 		}
@@ -106,6 +110,11 @@ func configFlags(fs *flag.FlagSet, getenv func(string) (string, bool)) (*config,
 	str(&c.WebDir, "web-dir", "DANGOL_WEB_DIR", "", "serve web assets from this folder instead of the embedded copy (development)")
 
 	return c, func() error {
+		fs.Visit(func(f *flag.Flag) { delete(envErrs, f.Name) })
+		var errs []error
+		for _, name := range slices.Sorted(maps.Keys(envErrs)) {
+			errs = append(errs, envErrs[name])
+		}
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}

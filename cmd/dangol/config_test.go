@@ -121,6 +121,23 @@ func TestConfigBadEnv(t *testing.T) {
 	}
 }
 
+// TestConfigFlagOverridesBadEnv: the command line wins, so a flag lets an operator run with a
+// broken variable still set; the other bad variables are still reported.
+func TestConfigFlagOverridesBadEnv(t *testing.T) {
+	env := map[string]string{"DANGOL_UDP_PORT": "abc", "DANGOL_GRACE": "soon"}
+	c, err := loadConfig([]string{"--udp-port", "40002", "--grace", "5s"}, env)
+	if err != nil {
+		t.Fatalf("flags given, bad variables still refused: %v", err)
+	}
+	if c.UDPPort != 40002 || c.Grace != 5*time.Second {
+		t.Errorf("udp port %d grace %v, want 40002 and 5s", c.UDPPort, c.Grace)
+	}
+	_, err = loadConfig([]string{"--udp-port", "40002"}, env)
+	if err == nil || !strings.Contains(err.Error(), "$DANGOL_GRACE") || strings.Contains(err.Error(), "$DANGOL_UDP_PORT") {
+		t.Errorf("one flag given: error %v, want only $DANGOL_GRACE", err)
+	}
+}
+
 // TestConfigValidation covers what finish checks after parsing: port ranges, the public URL
 // and the public IPs.
 func TestConfigValidation(t *testing.T) {

@@ -4,13 +4,9 @@
 // End button (after a confirmation) ends the broadcast.
 
 import { onLangChange, setupLang, t } from './i18n.js';
-import { Pause, SignalError, backoff, connect, endSession, onConnectionState } from './whip.js';
+import { Keeper, SignalError, backoff } from './whip.js';
 
 const credentialsKey = 'dangol.studio';
-/** How long a disconnected connection may try to recover before a new one. */
-const disconnectGraceMs = 5000;
-/** How long a new connection may take to connect before it is replaced. */
-const connectTimeoutMs = 15000;
 /**
  * 409: the server still holds the previous connection (it has not noticed
  * the drop yet). Try again every second, for about as long as it takes the
@@ -266,7 +262,6 @@ class Studio {
    */
   constructor(creds, camera, render) {
     this.creds = creds;
-    this.url = `/whip/${encodeURIComponent(creds.slug)}`;
     this.camera = camera;
     this.render = render;
     /** @type {State} */
@@ -275,23 +270,39 @@ class Studio {
     this.message = { title: '' };
     /** When the broadcast went live (ms), kept over reconnects; 0 when not live. */
     this.startedAt = 0;
-    /** @type {RTCPeerConnection | null} */
-    this.pc = null;
-    /** @type {RTCRtpSender | null} */
-    this.audioSender = null;
-    /** @type {RTCRtpSender | null} */
-    this.videoSender = null;
-    /** @type {string | null} the session to DELETE when the broadcast ends */
-    this.location = null;
-    /** @type {RTCIceServer[]} from the last answer's Link headers */
-    this.iceServers = [];
-    /** @type {AbortController | null} */
-    this.abort = null;
-    /** @type {ReturnType<typeof setTimeout> | undefined} */
-    this.timer = undefined;
-    /** Counts publish runs; a callback of an older one does nothing. */
-    this.gen = 0;
-    this.pause = new Pause();
+    /**
+     * The senders of the current connection (pc), for camera changes.
+     * @type {{pc: RTCPeerConnection, audio: RTCRtpSender, video: RTCRtpSender} | null}
+     */
+    this.senders = null;
+    /** Whether this publish run replaces a broadcast after a drop. */
+    this.again = false;
+    /** Failed attempts, and 409 answers, in this publish run. */
+    this.failures = 0;
+    this.conflicts = 0;
+    /** @type {Promise<boolean> | null} the camera being opened */
+    this.opening = null;
+    // A replaced connection's session is left to the server, which keeps the
+    // broadcast for its publisher's next connection; only end() ends it.
+    this.link = new Keeper(`/whip/${encodeURIComponent(creds.slug)}`, {
+      setup: (pc) => this.setup(pc),
+      failed: (err) => {
+        let wait;
+        if (err instanceof SignalError && err.status === 409 && this.conflicts < maxConflictRetries) {
+          this.conflicts++;
+          wait = conflictRetryMs;
+        } else {
+          wait = this.failed(err, this.failures, this.again);
+          this.failures++;
+        }
+        if (wait < 0) {
+          this.stopBroadcast();
+        }
+        return wait;
+      },
+      onState: (state) => this.onState(state),
+      reconnect: () => this.publish(true),
+    }, { token: creds.token, keepSession: true });
   }
 
   /** @returns {boolean} whether a broadcast is on (or being started) */
@@ -317,8 +328,21 @@ class Studio {
     this.render();
   }
 
-  /** Opens the camera, showing what went wrong if it cannot. */
-  async openCamera() {
+  /**
+   * Opens the camera, showing what went wrong if it cannot. A call while the
+   * camera is being opened waits for that (a tap on Go live while the page
+   * is still starting the camera must not open it twice).
+   * @returns {Promise<boolean>} whether the camera is open
+   */
+  openCamera() {
+    this.opening ??= this.openCameraNow().finally(() => {
+      this.opening = null;
+    });
+    return this.opening;
+  }
+
+  /** @returns {Promise<boolean>} */
+  async openCameraNow() {
     if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia) {
       this.say({ title: 'error.insecure' });
       return false;
@@ -347,8 +371,11 @@ class Studio {
     if (!this.camera.ready && !(await this.openCamera())) {
       return;
     }
+    if (this.active) {
+      return; // tapped twice while the camera was opening
+    }
     this.startedAt = 0;
-    this.location = null;
+    this.link.location = null;
     this.publish(false);
   }
 
@@ -357,40 +384,15 @@ class Studio {
    * server answers or refuses for good.
    * @param {boolean} again true when republishing a broadcast after a drop
    */
-  async publish(again) {
-    const gen = this.reset();
-    const abort = new AbortController();
-    this.abort = abort;
+  publish(again) {
+    this.again = again;
+    this.failures = 0;
+    this.conflicts = 0;
     this.set(again ? 'reconnecting' : 'starting', {
       title: again ? 'studio.reconnecting' : 'studio.starting',
       hint: again ? 'studio.reconnectingHint' : '',
     });
-    let failures = 0;
-    let conflicts = 0;
-    while (gen === this.gen) {
-      try {
-        await this.attempt(gen, abort.signal);
-        return;
-      } catch (err) {
-        if (gen !== this.gen) {
-          return;
-        }
-        this.closePeer();
-        let wait;
-        if (err instanceof SignalError && err.status === 409 && conflicts < maxConflictRetries) {
-          conflicts++;
-          wait = conflictRetryMs;
-        } else {
-          wait = this.failed(err, failures, again);
-          failures++;
-        }
-        if (wait < 0) {
-          this.stopBroadcast();
-          return;
-        }
-        await this.pause.wait(wait);
-      }
-    }
+    this.link.start();
   }
 
   /**
@@ -437,124 +439,68 @@ class Studio {
   }
 
   /**
-   * One publish attempt.
-   * @param {number} gen
-   * @param {AbortSignal} signal
+   * Prepares a new connection: the camera's tracks, to send.
+   * @param {RTCPeerConnection} pc
    */
-  async attempt(gen, signal) {
+  setup(pc) {
     const stream = this.camera.stream;
     if (!stream) {
       throw new Error('camera is not open');
     }
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
-    this.pc = pc;
     const [audio] = stream.getAudioTracks();
     const [video] = stream.getVideoTracks();
-    this.audioSender = pc.addTransceiver(audio ?? 'audio', { direction: 'sendonly', streams: [stream] }).sender;
-    this.videoSender = addVideo(pc, video, stream).sender;
-    onConnectionState(pc, (state) => {
-      if (gen === this.gen) {
-        this.onState(state);
-      }
-    });
-
-    const session = await connect(pc, this.url, { token: this.creds.token, signal });
-    if (gen !== this.gen) {
-      if (!this.active) {
-        endSession(session.location, this.creds.token); // ended meanwhile
-      }
-      return;
-    }
-    this.location = session.location;
-    if (session.iceServers.length > 0) {
-      this.iceServers = session.iceServers;
-    }
-    this.armTimer(connectTimeoutMs);
+    this.senders = {
+      pc,
+      audio: pc.addTransceiver(audio ?? 'audio', { direction: 'sendonly', streams: [stream] }).sender,
+      video: addVideo(pc, video, stream).sender,
+    };
   }
 
   /** @param {RTCPeerConnectionState} state */
   onState(state) {
     switch (state) {
       case 'connected':
-        clearTimeout(this.timer);
         if (!this.startedAt) {
           this.startedAt = Date.now();
         }
         this.set('live', { title: '' });
         break;
       case 'disconnected':
-        // ICE often recovers by itself (a Wi-Fi hiccup); wait a little.
         this.set('reconnecting', { title: 'studio.reconnecting', hint: 'studio.reconnectingHint' });
-        this.armTimer(disconnectGraceMs);
-        break;
-      case 'failed':
-        this.publish(true);
         break;
     }
   }
 
-  /** @param {number} ms republish unless connected within ms */
-  armTimer(ms) {
-    clearTimeout(this.timer);
-    const gen = this.gen;
-    this.timer = setTimeout(() => {
-      if (gen === this.gen && this.pc?.connectionState !== 'connected') {
-        this.publish(true);
-      }
-    }, ms);
-  }
-
-  /**
-   * Stops the current connection and retries, without ending the broadcast
-   * on the server.
-   * @returns {number} the new generation
-   */
-  reset() {
-    this.gen++;
-    clearTimeout(this.timer);
-    this.abort?.abort();
-    this.abort = null;
-    this.pause.wake();
-    this.closePeer();
-    return this.gen;
-  }
-
-  closePeer() {
-    this.pc?.close();
-    this.pc = null;
-    this.audioSender = null;
-    this.videoSender = null;
-  }
-
   /** Back to idle, leaving the broadcast to time out on the server. */
   stopBroadcast() {
-    this.reset();
+    this.link.stop();
     this.startedAt = 0;
     this.set('idle');
   }
 
   /** Ends the broadcast for good (the End button, once confirmed). */
   async end() {
-    const loc = this.location;
-    this.location = null;
-    this.stopBroadcast();
-    this.say({ title: 'studio.ended' });
-    if (loc) {
-      await endSession(loc, this.creds.token);
-    }
+    const ended = this.link.end();
+    this.startedAt = 0;
+    this.set('idle', { title: 'studio.ended' });
+    await ended;
   }
 
   /** Retries now if it is waiting, e.g. when the network is back. */
   retryNow() {
-    this.pause.wake();
+    this.link.retryNow();
   }
 
   /** Gives the connection the tracks of the camera as it is now. */
   async useCameraTracks() {
+    const senders = this.senders;
+    if (!senders || senders.pc !== this.link.pc) {
+      return; // no connection: the next one takes the camera as it is
+    }
     const stream = this.camera.stream;
     try {
-      await this.audioSender?.replaceTrack(stream?.getAudioTracks()[0] ?? null);
-      await this.videoSender?.replaceTrack(stream?.getVideoTracks()[0] ?? null);
+      await senders.audio.replaceTrack(stream?.getAudioTracks()[0] ?? null);
+      await senders.video.replaceTrack(stream?.getVideoTracks()[0] ?? null);
     } catch (err) {
       // The connection cannot take the new tracks: publish them anew.
       console.warn('studio: replace track', err);

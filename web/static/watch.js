@@ -3,12 +3,8 @@
 // live and reconnects by itself.
 
 import { onLangChange, setupLang, t } from './i18n.js';
-import { Pause, SignalError, backoff, connect, endSession, onConnectionState } from './whip.js';
+import { Keeper, SignalError, backoff } from './whip.js';
 
-/** How long a disconnected connection may try to recover before a new one. */
-const disconnectGraceMs = 5000;
-/** How long a new connection may take to connect before it is replaced. */
-const connectTimeoutMs = 15000;
 /** Bounds of the wait between failed attempts. */
 const retryBaseMs = 1000;
 const retryMaxMs = 15000;
@@ -51,23 +47,22 @@ class Player {
    * @param {(s: Status) => void} show
    */
   constructor(slug, video, show) {
-    this.url = `/whep/${encodeURIComponent(slug)}`;
     this.video = video;
     this.show = show;
-    /** @type {RTCPeerConnection | null} */
-    this.pc = null;
-    /** @type {string | null} the session to DELETE */
-    this.location = null;
-    /** @type {RTCIceServer[]} from the last answer's Link headers */
-    this.iceServers = [];
-    /** @type {AbortController | null} */
-    this.abort = null;
-    /** @type {ReturnType<typeof setTimeout> | undefined} */
-    this.timer = undefined;
-    /** Counts connection attempts; a callback of an older one does nothing. */
-    this.gen = 0;
+    /** Failed attempts since the last connection that worked. */
     this.failures = 0;
-    this.pause = new Pause();
+    this.link = new Keeper(`/whep/${encodeURIComponent(slug)}`, {
+      setup: (pc) => this.setup(pc),
+      failed: (err) => {
+        const wait = this.failed(err);
+        if (wait >= 0) {
+          this.failures++;
+        }
+        return wait;
+      },
+      onState: (state) => this.onState(state),
+      reconnect: () => this.start(true),
+    });
   }
 
   /**
@@ -75,28 +70,9 @@ class Player {
    * is answered, then the connection's state takes over.
    * @param {boolean} again true when replacing a connection that worked
    */
-  async start(again) {
-    const gen = this.stop();
-    const abort = new AbortController();
-    this.abort = abort;
+  start(again) {
     this.show({ title: again ? 'watch.reconnecting' : 'watch.connecting' });
-    while (gen === this.gen) {
-      try {
-        await this.attempt(gen, abort.signal);
-        return;
-      } catch (err) {
-        if (gen !== this.gen) {
-          return;
-        }
-        this.closePeer();
-        const wait = this.failed(err);
-        if (wait < 0) {
-          return;
-        }
-        this.failures++;
-        await this.pause.wait(wait);
-      }
-    }
+    this.link.start();
   }
 
   /**
@@ -128,20 +104,16 @@ class Player {
   }
 
   /**
-   * One connection attempt.
-   * @param {number} gen
-   * @param {AbortSignal} signal
+   * Prepares a new connection: receive audio and video, and play them.
+   * @param {RTCPeerConnection} pc
    */
-  async attempt(gen, signal) {
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
-    this.pc = pc;
+  setup(pc) {
     pc.addTransceiver('audio', { direction: 'recvonly' });
     pc.addTransceiver('video', { direction: 'recvonly' });
-
     const stream = new MediaStream();
     pc.addEventListener('track', (ev) => {
-      if (gen !== this.gen) {
-        return;
+      if (pc !== this.link.pc) {
+        return; // a replaced connection
       }
       stream.addTrack(ev.track);
       if (this.video.srcObject !== stream) {
@@ -149,29 +121,12 @@ class Player {
       }
       this.play();
     });
-    onConnectionState(pc, (state) => {
-      if (gen === this.gen) {
-        this.onState(state);
-      }
-    });
-
-    const session = await connect(pc, this.url, { signal });
-    if (gen !== this.gen) {
-      endSession(session.location);
-      return;
-    }
-    this.location = session.location;
-    if (session.iceServers.length > 0) {
-      this.iceServers = session.iceServers;
-    }
-    this.armTimer(connectTimeoutMs);
   }
 
   /** @param {RTCPeerConnectionState} state */
   onState(state) {
     switch (state) {
       case 'connected':
-        clearTimeout(this.timer);
         this.failures = 0;
         // Back after a hiccup: the video never stopped, so no 'playing'.
         if (this.video.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA && !this.video.paused) {
@@ -179,25 +134,9 @@ class Player {
         }
         break;
       case 'disconnected':
-        // ICE often recovers by itself (a Wi-Fi hiccup); wait a little.
         this.show({ title: 'watch.reconnecting' });
-        this.armTimer(disconnectGraceMs);
-        break;
-      case 'failed':
-        this.start(true);
         break;
     }
-  }
-
-  /** @param {number} ms replace the connection unless it connects within ms */
-  armTimer(ms) {
-    clearTimeout(this.timer);
-    const gen = this.gen;
-    this.timer = setTimeout(() => {
-      if (gen === this.gen && this.pc?.connectionState !== 'connected') {
-        this.start(true);
-      }
-    }, ms);
   }
 
   /** Plays, muted if the browser does not allow sound yet. */
@@ -210,32 +149,14 @@ class Player {
     });
   }
 
-  /**
-   * Ends the current connection and any retry in progress.
-   * @returns {number} the new generation
-   */
+  /** Ends the current connection and any retry in progress. */
   stop() {
-    this.gen++;
-    clearTimeout(this.timer);
-    this.abort?.abort();
-    this.abort = null;
-    this.pause.wake();
-    this.closePeer();
-    return this.gen;
-  }
-
-  closePeer() {
-    if (this.location) {
-      endSession(this.location);
-      this.location = null;
-    }
-    this.pc?.close();
-    this.pc = null;
+    this.link.stop();
   }
 
   /** Retries now if it is waiting, e.g. when the network is back. */
   retryNow() {
-    this.pause.wake();
+    this.link.retryNow();
   }
 }
 

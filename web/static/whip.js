@@ -2,7 +2,8 @@
 // WHIP (publish) and WHEP (watch) signalling over HTTP (RFC 9725), shared
 // by the watch page and the studio. Both are one POST of an SDP offer that
 // answers 201 Created with the SDP answer and a Location for the session,
-// and a DELETE of that Location to end it.
+// and a DELETE of that Location to end it. Keeper, at the end, keeps a
+// page's one connection up: retries and the reconnect watchdog.
 
 /** An error answer from the server, or a network failure (status 0). */
 export class SignalError extends Error {
@@ -391,4 +392,255 @@ export function onConnectionState(pc, fn) {
   };
   pc.addEventListener('connectionstatechange', check);
   pc.addEventListener('iceconnectionstatechange', check);
+}
+
+/**
+ * @typedef {object} KeeperHooks
+ * @property {(pc: RTCPeerConnection) => void} setup adds the transceivers
+ *   (and track listeners) to a new connection, before its offer
+ * @property {(err: unknown) => number} failed told why an attempt failed;
+ *   returns the milliseconds to wait before the next one, or -1 to give up
+ *   (the keeper then stops)
+ * @property {(state: RTCPeerConnectionState) => void} onState told when the
+ *   state of the current connection changes
+ * @property {() => void} reconnect called when the current connection failed,
+ *   was closed by the server, did not connect in time or stayed disconnected
+ *   too long: the page shows it is reconnecting and calls start again
+ */
+
+/**
+ * @typedef {object} KeeperOptions
+ * @property {string} [token] sent as "Authorization: Bearer"
+ * @property {boolean} [keepSession] leave a replaced connection's session to
+ *   the server instead of ending it (a publisher that comes back within the
+ *   server's grace period resumes its broadcast); the last session stays in
+ *   location until the page ends it
+ * @property {number} [connectTimeoutMs] how long a new connection may take
+ *   to connect before it is replaced (15000)
+ * @property {number} [disconnectGraceMs] how long a disconnected connection
+ *   may try to recover before it is replaced (5000)
+ * @property {number} [gatherMs] passed to connect
+ */
+
+/**
+ * Keeps one page's connection to a WHIP or WHEP endpoint: connects, retries
+ * failed attempts after the wait the page chooses, and watches the
+ * connection, asking the page to reconnect when it fails, is closed by the
+ * server, does not connect in time or stays disconnected longer than a grace
+ * period. The watch page and the studio share it; what they show, and how
+ * long they wait after which error, stays with them (the hooks). At most one
+ * connection is current; callbacks of older ones do nothing.
+ */
+export class Keeper {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  #timer = undefined;
+  /** @type {AbortController | null} */
+  #abort = null;
+  #pause = new Pause();
+
+  /**
+   * @param {string} url e.g. "/whep/stall-7"
+   * @param {KeeperHooks} hooks
+   * @param {KeeperOptions} [opts]
+   */
+  constructor(url, hooks, opts = {}) {
+    this.url = url;
+    this.hooks = hooks;
+    this.token = opts.token;
+    this.keepSession = opts.keepSession ?? false;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 15000;
+    this.disconnectGraceMs = opts.disconnectGraceMs ?? 5000;
+    this.gatherMs = opts.gatherMs;
+    /** @type {RTCPeerConnection | null} the current connection */
+    this.pc = null;
+    /** @type {string | null} the last session the server answered with */
+    this.location = null;
+    /** @type {RTCIceServer[]} from the last answer's Link headers */
+    this.iceServers = [];
+    /** Counts connections; a callback of an older one does nothing. */
+    this.gen = 0;
+    /** Whether stop was called after the last start. */
+    this.stopped = true;
+  }
+
+  /**
+   * Starts a new connection, replacing the current one, and keeps trying
+   * until the server answers or the page gives up; the connection's state
+   * takes over from there.
+   * @returns {Promise<void>}
+   */
+  async start() {
+    const gen = this.#reset();
+    this.stopped = false;
+    const abort = new AbortController();
+    this.#abort = abort;
+    while (gen === this.gen) {
+      try {
+        await this.#attempt(gen, abort.signal);
+        return;
+      } catch (err) {
+        if (gen !== this.gen) {
+          return;
+        }
+        this.#closePeer();
+        const wait = this.hooks.failed(err);
+        if (gen !== this.gen) {
+          return; // the page started or stopped meanwhile
+        }
+        if (wait < 0) {
+          this.stop();
+          return;
+        }
+        await this.#pause.wait(wait);
+      }
+    }
+  }
+
+  /** Ends the current connection and any retry in progress. */
+  stop() {
+    this.#reset();
+    this.stopped = true;
+  }
+
+  /**
+   * Ends the session on the server, then stops like stop. The connection is
+   * closed only after the server has answered (or after waitMs): one that
+   * closed first would look like a dropped connection, which a server keeps
+   * waiting for. The session is ended also with keepSession.
+   * @param {number} [waitMs] the longest wait for the server
+   * @returns {Promise<void>}
+   */
+  async end(waitMs = 2000) {
+    const { pc, location } = this;
+    this.pc = null;
+    this.location = null;
+    this.stop();
+    if (location) {
+      /** @type {ReturnType<typeof setTimeout> | undefined} */
+      let timer;
+      await Promise.race([
+        endSession(location, this.token),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, waitMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    pc?.close();
+  }
+
+  /** Retries now if it is waiting, e.g. when the network is back. */
+  retryNow() {
+    this.#pause.wake();
+  }
+
+  /** @returns {number} the new generation */
+  #reset() {
+    this.gen++;
+    clearTimeout(this.#timer);
+    this.#abort?.abort();
+    this.#abort = null;
+    this.#pause.wake();
+    this.#closePeer();
+    return this.gen;
+  }
+
+  #closePeer() {
+    if (this.location && !this.keepSession) {
+      endSession(this.location, this.token);
+      this.location = null;
+    }
+    this.pc?.close();
+    this.pc = null;
+  }
+
+  /**
+   * One connection attempt.
+   * @param {number} gen
+   * @param {AbortSignal} signal
+   */
+  async #attempt(gen, signal) {
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.pc = pc;
+    this.hooks.setup(pc);
+    onConnectionState(pc, (state) => {
+      if (gen === this.gen) {
+        this.#onState(state);
+      }
+    });
+
+    const session = await connect(pc, this.url, { token: this.token, signal, gatherMs: this.gatherMs });
+    if (gen !== this.gen) {
+      // Answered after it was replaced: a publisher's broadcast is left to
+      // its newer connection, unless it was stopped meanwhile.
+      if (!this.keepSession || this.stopped) {
+        endSession(session.location, this.token);
+      }
+      return;
+    }
+    this.location = session.location;
+    if (session.iceServers.length > 0) {
+      this.iceServers = session.iceServers;
+    }
+    this.#watchTransports(pc, gen);
+    this.#arm(this.connectTimeoutMs);
+  }
+
+  /**
+   * Reconnects as soon as a DTLS transport of pc closes or fails. A server
+   * that ends a session (a broadcast that ended, a server going down) closes
+   * DTLS at once, while the connection state stays 'connected' until ICE
+   * gives up, many seconds later: a viewer would look at a frozen picture
+   * meanwhile.
+   * @param {RTCPeerConnection} pc
+   * @param {number} gen
+   */
+  #watchTransports(pc, gen) {
+    /** @type {Set<RTCDtlsTransport>} */
+    const seen = new Set();
+    for (const tr of pc.getTransceivers?.() ?? []) {
+      const dtls = tr.receiver?.transport ?? tr.sender?.transport;
+      if (!dtls || seen.has(dtls)) {
+        continue; // bundled, or a browser without RTCDtlsTransport
+      }
+      seen.add(dtls);
+      dtls.addEventListener('statechange', () => {
+        if (gen === this.gen && (dtls.state === 'closed' || dtls.state === 'failed')) {
+          this.hooks.reconnect();
+        }
+      });
+    }
+  }
+
+  /** @param {RTCPeerConnectionState} state */
+  #onState(state) {
+    const gen = this.gen;
+    this.hooks.onState(state);
+    if (gen !== this.gen) {
+      return;
+    }
+    switch (state) {
+      case 'connected':
+        clearTimeout(this.#timer);
+        break;
+      case 'disconnected':
+        // ICE often recovers by itself (a Wi-Fi hiccup); wait a little.
+        this.#arm(this.disconnectGraceMs);
+        break;
+      case 'failed':
+        this.hooks.reconnect();
+        break;
+    }
+  }
+
+  /** @param {number} ms reconnect unless the connection connects within ms */
+  #arm(ms) {
+    clearTimeout(this.#timer);
+    const gen = this.gen;
+    this.#timer = setTimeout(() => {
+      if (gen === this.gen && this.pc && connectionState(this.pc) !== 'connected') {
+        this.hooks.reconnect();
+      }
+    }, ms);
+  }
 }
