@@ -134,12 +134,15 @@ func (s *Store) CreateChannel(ctx context.Context, slug, name string) (Channel, 
 VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (slug) DO NOTHING
 RETURNING id`
-	err = s.db.QueryRowContext(ctx, s.dialect.rebind(q),
-		ch.Slug, ch.Name, hashSecret(sec.StreamKey), hashSecret(sec.StudioToken), ch.CreatedAt,
-	).Scan(&ch.ID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Channel{}, Secrets{}, fmt.Errorf("create channel: slug %q: %w", slug, ErrExists)
-	}
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, s.dialect.rebind(q),
+			ch.Slug, ch.Name, hashSecret(sec.StreamKey), hashSecret(sec.StudioToken), ch.CreatedAt,
+		).Scan(&ch.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("slug %q: %w", slug, ErrExists)
+		}
+		return err
+	})
 	if err != nil {
 		return Channel{}, Secrets{}, fmt.Errorf("create channel: %w", err)
 	}
@@ -189,18 +192,17 @@ func (s *Store) CheckStudioToken(ctx context.Context, slug, token string) (Chann
 // there is no such channel.
 func (s *Store) ResetStreamKey(ctx context.Context, slug string) (string, error) {
 	key := newSecret()
-	res, err := s.db.ExecContext(ctx,
-		s.dialect.rebind(`UPDATE channels SET stream_key_hash = ? WHERE slug = ?`),
-		hashSecret(key), slug)
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			s.dialect.rebind(`UPDATE channels SET stream_key_hash = ? WHERE slug = ?`),
+			hashSecret(key), slug)
+		if err := oneRow(res, err); err != nil {
+			return fmt.Errorf("channel %q: %w", slug, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return "", fmt.Errorf("reset stream key: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return "", fmt.Errorf("reset stream key: %w", err)
-	}
-	if n == 0 {
-		return "", fmt.Errorf("reset stream key: channel %q: %w", slug, ErrNotFound)
 	}
 	return key, nil
 }
@@ -220,7 +222,7 @@ FROM channels WHERE slug = ?`
 		ch Channel
 		h  channelHashes
 	)
-	err := s.db.QueryRowContext(ctx, s.dialect.rebind(q), slug).
+	err := s.rdb.QueryRowContext(ctx, s.dialect.rebind(q), slug).
 		Scan(&ch.ID, &ch.Slug, &ch.Name, &ch.CreatedAt, &h.streamKey, &h.studioToken)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Channel{}, channelHashes{}, fmt.Errorf("channel %q: %w", slug, ErrNotFound)

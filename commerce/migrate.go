@@ -70,9 +70,11 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 // database changes nothing.
 //
 // On SQLite the transaction takes the write lock at BEGIN (_txlock=immediate),
-// which also serialises two processes migrating the same file. PostgreSQL
-// will need pg_advisory_xact_lock at the start of the transaction for the
-// same effect.
+// which also serialises two processes migrating the same file. On
+// PostgreSQL the transaction starts by taking a transaction-scoped advisory
+// lock, so that two servers starting at once against one database migrate
+// one after the other (the second finds nothing to do) instead of racing
+// on CREATE TABLE.
 func migrate(ctx context.Context, db *sql.DB, d dialect, ms []migration) (err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -83,6 +85,12 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, ms []migration) (err er
 			err = errors.Join(err, ignoreDone(tx.Rollback()))
 		}
 	}()
+
+	if d == dialectPostgres {
+		if _, err := tx.ExecContext(ctx, d.rebind(`SELECT pg_advisory_xact_lock(?)`), migrateLockKey); err != nil {
+			return fmt.Errorf("migrate: lock: %w", err)
+		}
+	}
 
 	const createTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER   PRIMARY KEY,
@@ -116,6 +124,10 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, ms []migration) (err er
 	}
 	return nil
 }
+
+// migrateLockKey is the PostgreSQL advisory lock held while migrating: the
+// bytes of "dangol\x00\x01" as an int64.
+const migrateLockKey int64 = 0x64616e676f6c0001
 
 // ignoreDone drops sql.ErrTxDone, which Rollback returns when the
 // transaction has already ended.

@@ -59,10 +59,23 @@ func TestLoadMigrations(t *testing.T) {
 	}
 }
 
-// TestEmbeddedMigrations checks that every dialect's embedded migrations load.
+// TestEmbeddedMigrations checks that every dialect's embedded migrations
+// load and that the dialects have the same versions with the same names.
 func TestEmbeddedMigrations(t *testing.T) {
-	if _, err := loadMigrations(migrationFiles, "migrations/"+dialectSQLite.String()); err != nil {
-		t.Fatal(err)
+	var names [][]string
+	for _, d := range []dialect{dialectSQLite, dialectPostgres} {
+		ms, err := loadMigrations(migrationFiles, "migrations/"+d.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n []string
+		for _, m := range ms {
+			n = append(n, strconv.Itoa(m.version)+"_"+m.name)
+		}
+		names = append(names, n)
+	}
+	if strings.Join(names[0], ",") != strings.Join(names[1], ",") {
+		t.Errorf("sqlite migrations %v differ from postgres migrations %v", names[0], names[1])
 	}
 }
 

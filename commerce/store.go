@@ -3,12 +3,15 @@ package commerce
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" database/sql driver
@@ -16,14 +19,25 @@ import (
 
 // Store keeps the commerce domain in an SQL database.
 //
-// A Store is opened with OpenSQLite (later also a PostgreSQL opener), which
-// brings the schema up to date before returning. It is safe for concurrent
-// use by many goroutines. Close it once when done; methods called after
-// Close return an error.
+// A Store is opened with OpenSQLite or OpenPostgres, which bring the schema
+// up to date before returning. It is safe for concurrent use by many
+// goroutines. Close it once when done; methods called after Close return an
+// error.
+//
+// Every write runs in a transaction through write and is acknowledged (the
+// method returns) only after its commit, so whatever a method reported done
+// survives a crash. On SQLite one writer goroutine commits writes in groups
+// (see writer); on PostgreSQL each write is its own transaction on a pool
+// of connections.
 type Store struct {
-	db      *sql.DB
+	db      *sql.DB // writes and migrations; on SQLite the writer's one connection
+	rdb     *sql.DB // reads: on SQLite a pool of read-only connections, on PostgreSQL db
 	dialect dialect
 	now     func() time.Time // time.Now; replaced in tests
+	w       *writer          // SQLite's group-commit writer; nil on PostgreSQL
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // dialect names the SQL database a Store talks to and holds what differs
@@ -98,32 +112,54 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	// SQLite allows one writer at a time. A single connection serialises
-	// writers inside the process instead of making them fail or spin on
-	// SQLITE_BUSY, and keeps every transaction's view simple. Keep it open:
+	// SQLite allows one writer at a time. A single connection, used by the
+	// Store's one writer goroutine, serialises writers inside the process
+	// instead of making them fail or spin on SQLITE_BUSY. Keep it open:
 	// reopening costs the pragmas each time.
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
-	if err := checkSQLitePragmas(ctx, db); err != nil {
+	db.SetConnMaxIdleTime(0)
+	if err := checkSQLitePragmas(ctx, db, false); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	s, err := newStore(ctx, db, dialectSQLite)
+	if err := migrateDB(ctx, db, dialectSQLite); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	// Readers do not wait for the writer: in WAL mode they read the last
+	// commit while a write transaction is open.
+	rdb, err := sql.Open("sqlite", sqliteReadDSN(path))
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	rdb.SetMaxOpenConns(n)
+	rdb.SetMaxIdleConns(n)
+	if err := checkSQLitePragmas(ctx, rdb, true); err != nil {
+		db.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	s := &Store{db: db, rdb: rdb, dialect: dialectSQLite, now: time.Now}
+	s.w = startWriter(db)
 	return s, nil
 }
 
 // sqliteDSN returns the modernc.org/sqlite data source name for the file at
-// path with the connection settings the Store relies on.
+// path with the connection settings the Store's writer relies on.
 func sqliteDSN(path string) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10)+")")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous("+strconv.Itoa(sqliteSynchronous)+")")
+	// Keep the savepoints' sub-journals in memory: every write runs in a
+	// savepoint of the writer's group transaction (see writer), and a
+	// sub-journal on disk costs a write system call per page touched. They
+	// only undo a savepoint; durability is the WAL's.
+	q.Add("_pragma", "temp_store(2)")
 	// Take the write lock at BEGIN: a deferred transaction that reads and
 	// then writes can fail with SQLITE_BUSY without waiting when another
 	// process (a backup, an admin tool) holds the lock.
@@ -131,23 +167,44 @@ func sqliteDSN(path string) string {
 	// Write times in a sortable text form that SQLite's date functions and
 	// the driver's TIMESTAMP parsing both understand.
 	q.Set("_time_format", "sqlite")
-	// The path is escaped so that '?', '#' or '%' in it are not taken as
-	// URI syntax.
+	return sqliteURI(path, q)
+}
+
+// sqliteReadDSN returns the data source name of the Store's read-only
+// connections to the file at path. The file is already in WAL mode, which
+// is a property of the file.
+func sqliteReadDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10)+")")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "query_only(1)")
+	q.Set("_time_format", "sqlite")
+	return sqliteURI(path, q)
+}
+
+// sqliteURI returns a file: URI for path with query q. The path is escaped
+// so that '?', '#' or '%' in it are not taken as URI syntax.
+func sqliteURI(path string, q url.Values) string {
 	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: filepath.ToSlash(path)}).EscapedPath(), RawQuery: q.Encode()}
 	return u.String()
 }
 
 // checkSQLitePragmas verifies that the connection settings took effect:
 // journal_mode=WAL, for one, silently stays off on some file systems.
-func checkSQLitePragmas(ctx context.Context, db *sql.DB) error {
-	checks := []struct {
+func checkSQLitePragmas(ctx context.Context, db *sql.DB, readOnly bool) error {
+	type check struct {
 		pragma string
 		want   string
-	}{
+	}
+	checks := []check{
 		{"journal_mode", "wal"},
 		{"foreign_keys", "1"},
-		{"synchronous", strconv.Itoa(sqliteSynchronous)},
 		{"busy_timeout", strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10)},
+	}
+	if readOnly {
+		checks = append(checks, check{"query_only", "1"})
+	} else {
+		checks = append(checks, check{"synchronous", strconv.Itoa(sqliteSynchronous)})
 	}
 	for _, c := range checks {
 		var got string
@@ -161,23 +218,30 @@ func checkSQLitePragmas(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// newStore migrates db to the latest schema for d and wraps it in a Store.
-// It is shared by the openers of every dialect.
-func newStore(ctx context.Context, db *sql.DB, d dialect) (*Store, error) {
+// migrateDB brings db to the latest schema for d.
+func migrateDB(ctx context.Context, db *sql.DB, d dialect) error {
 	ms, err := loadMigrations(migrationFiles, "migrations/"+d.String())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := migrate(ctx, db, d, ms); err != nil {
-		return nil, err
-	}
-	return &Store{db: db, dialect: d, now: time.Now}, nil
+	return migrate(ctx, db, d, ms)
 }
 
-// Close closes the database. It is safe to call more than once.
+// Close stops the writer, waiting for the writes it has begun, and closes
+// the database. It is safe to call more than once.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close store: %w", err)
+	s.closeOnce.Do(func() {
+		if s.w != nil {
+			s.w.stop()
+		}
+		err := s.db.Close()
+		if s.rdb != s.db {
+			err = errors.Join(err, s.rdb.Close())
+		}
+		s.closeErr = err
+	})
+	if s.closeErr != nil {
+		return fmt.Errorf("close store: %w", s.closeErr)
 	}
 	return nil
 }

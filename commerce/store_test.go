@@ -300,6 +300,33 @@ func testStoreContract(t *testing.T, newDB func(t *testing.T) storeOpener) {
 			}
 		}
 	})
+
+	t.Run("concurrent opens migrate once", func(t *testing.T) {
+		open := newDB(t)
+		const n = 4
+		stores := make([]*Store, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { stores[i] = open(t) })
+		}
+		wg.Wait()
+		for i, s := range stores {
+			if s == nil {
+				t.Fatalf("open %d failed", i)
+			}
+		}
+		want := schemaVersions(t, stores[0])
+		if len(want) < 2 || want[0] != 1 || want[len(want)-1] != len(want) {
+			t.Fatalf("schema versions = %v, want 1..n", want)
+		}
+		for i, s := range stores {
+			if got := schemaVersions(t, s); !equalInts(got, want) {
+				t.Errorf("store %d: schema versions = %v, want %v", i, got, want)
+			}
+		}
+	})
+
+	testRoomContract(t, newDB)
 }
 
 func assertChannel(t *testing.T, got, want Channel) {
@@ -346,8 +373,15 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
-func TestSQLiteStore(t *testing.T) {
-	testStoreContract(t, newSQLiteDB)
+// TestStore runs the contract on every backend.
+func TestStore(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		testStoreContract(t, newSQLiteDB)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		testPostgres(t) // skips (or fails, strict) once for the lot
+		testStoreContract(t, newPostgresDB)
+	})
 }
 
 // newSQLiteDB returns an opener for a fresh SQLite file in a directory that

@@ -32,14 +32,14 @@ type Server struct {
 	closers  []io.Closer
 	wg       goroutines // every goroutine the server starts
 
-	mu          sync.Mutex // guards the fields below
-	broadcasts  map[string]*broadcast
-	sessions    map[string]session
+	mu         sync.Mutex // guards the fields below
+	broadcasts map[string]*broadcast
+	sessions   map[string]session
 	// lost holds publishers whose connection dropped, until their broadcast ends: a phone
 	// that lost its network and then taps End sends DELETE for a session the server has
 	// already closed, and that DELETE must still end the broadcast, not leave viewers on a
 	// frozen picture for the grace period.
-	lost     map[string]*publisher
+	lost        map[string]*publisher
 	nViewers    int
 	nPublishers int
 	closed      bool
