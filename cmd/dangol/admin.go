@@ -10,7 +10,12 @@ import (
 	"github.com/dangol/dangol/commerce"
 )
 
+// openStore opens PostgreSQL when a database URL is configured, else the SQLite file in the
+// data folder.
 func openStore(ctx context.Context, cfg *config) (*commerce.Store, error) {
+	if cfg.DatabaseURL != "" {
+		return commerce.OpenPostgres(ctx, cfg.DatabaseURL)
+	}
 	return commerce.OpenSQLite(ctx, filepath.Join(cfg.Data, "dangol.db"))
 }
 

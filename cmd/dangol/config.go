@@ -21,6 +21,7 @@ type config struct {
 	Addr          string
 	PublicURL     string
 	Data          string
+	DatabaseURL   string
 	MediaIP       string
 	UDPPort       int
 	TCPPort       int
@@ -93,6 +94,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) (string, bool)) (*config,
 	str(&c.Addr, "addr", "DANGOL_ADDR", ":8080", "HTTP listen address")
 	str(&c.PublicURL, "public-url", "DANGOL_PUBLIC_URL", "", "URL people reach the server at, for printed links (default http://localhost:<port>)")
 	str(&c.Data, "data", "DANGOL_DATA", "./data", "data folder (SQLite database, recordings)")
+	str(&c.DatabaseURL, "database-url", "DANGOL_DATABASE_URL", "", "PostgreSQL URL (postgres://user:pass@host/db); SQLite in the data folder when empty")
 	str(&c.MediaIP, "media-ip", "DANGOL_MEDIA_IP", "", "IP address the media ports bind to (default: every interface)")
 	num(&c.UDPPort, "udp-port", "DANGOL_UDP_PORT", 8189, "the one UDP port for all WebRTC media")
 	num(&c.TCPPort, "tcp-port", "DANGOL_TCP_PORT", 8189, "ICE-TCP fallback port; -1 disables it")
@@ -134,6 +136,10 @@ func configFlags(fs *flag.FlagSet, getenv func(string) (string, bool)) (*config,
 		}
 		if c.TCPPort < -1 || c.TCPPort > 65535 {
 			return fmt.Errorf("--tcp-port: %d out of range", c.TCPPort)
+		}
+		if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+			// Not echoed: the URL carries a password.
+			return fmt.Errorf("--database-url: want a postgres:// or postgresql:// URL")
 		}
 		if c.PublicURL == "" {
 			_, port, err := net.SplitHostPort(c.Addr)

@@ -149,6 +149,13 @@ func TestConfigValidation(t *testing.T) {
 		check   func(t *testing.T, c *config)
 	}{
 		{name: "udp port 0", args: []string{"--udp-port", "0"}},
+		{name: "database url postgres", env: map[string]string{"DANGOL_DATABASE_URL": "postgres://u:secret@127.0.0.1/dangol"},
+			check: func(t *testing.T, c *config) {
+				if c.DatabaseURL != "postgres://u:secret@127.0.0.1/dangol" {
+					t.Errorf("database url %q", c.DatabaseURL)
+				}
+			}},
+		{name: "database url not postgres", args: []string{"--database-url", "mysql://u:secret@h/db"}, wantErr: "--database-url"},
 		{name: "udp port 65535", args: []string{"--udp-port", "65535"}},
 		{name: "udp port -1", args: []string{"--udp-port", "-1"}, wantErr: "--udp-port"},
 		{name: "udp port 65536", args: []string{"--udp-port", "65536"}, wantErr: "--udp-port"},
