@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -77,8 +78,13 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("web pages: %w", err)
 	}
+	photos, err := commerce.OpenDirPhotos(filepath.Join(cfg.Data, "photos"))
+	if err != nil {
+		return fmt.Errorf("photos: %w", err)
+	}
 	mux := http.NewServeMux()
 	media.Routes(mux)
+	commerce.NewAPI(store, photos, log.With("component", "api")).Routes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

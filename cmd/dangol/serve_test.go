@@ -176,6 +176,14 @@ func TestServe(t *testing.T) {
 			wantStatus: 400, wantType: "application/json", wantCode: "bad_offer"},
 		{name: "whep unknown channel", method: "POST", path: "/whep/nobody-here", contentType: sdp, body: "v=0\r\n",
 			wantStatus: 404, wantType: "application/json", wantCode: "unknown_channel"},
+		// The merchant API is mounted on the same store: the printed key creates a product.
+		{name: "api create product", method: "POST", path: "/api/channels/" + slug + "/products", contentType: "application/json",
+			token: secrets.key, body: `{"name":"배추김치 1kg","price_won":12000,"stock":5}`,
+			wantStatus: 201, wantType: "application/json", wantBody: []string{"배추김치 1kg", `"price_won":12000`}},
+		{name: "api products public", method: "GET", path: "/api/channels/" + slug + "/products",
+			wantStatus: 200, wantType: "application/json", wantBody: []string{"배추김치 1kg"}},
+		{name: "api orders need the key", method: "GET", path: "/api/channels/" + slug + "/orders",
+			wantStatus: 401, wantType: "application/json", wantCode: "unauthorized"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
