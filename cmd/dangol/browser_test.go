@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
 )
 
 // chromiumPath is Debian's chromium (apt-get install chromium); .ci/run installs it.
@@ -73,6 +74,9 @@ func TestBrowserLive(t *testing.T) {
 		}
 	}()
 
+	// A customer already in the live room hears the broadcast start and end from the server.
+	room := joinRoom(t, base, slug)
+
 	studio := b.open(t, "studio", studioURL)
 	early := b.open(t, "watch before live", watchURL)
 
@@ -92,6 +96,8 @@ func TestBrowserLive(t *testing.T) {
 	if n, err := chromedp.Run(studio.ctx, chromedp.Evaluate[int](`window.__testCameraOpens`)); err != nil || n != 1 {
 		t.Errorf("studio opened the camera %d times (%v), want 1", n, err)
 	}
+
+	room.waitLive(t, true)
 
 	late := b.open(t, "watch after live", watchURL)
 	for _, w := range []*tab{early, late} {
@@ -129,6 +135,7 @@ func TestBrowserLive(t *testing.T) {
 	for _, w := range []*tab{early, late} {
 		w.waitWithin(t, "the not-live text after the end", notLiveJS, 5*time.Second)
 	}
+	room.waitLive(t, false)
 	ok = !t.Failed()
 }
 
@@ -425,4 +432,70 @@ func (tb *tab) selectedPairs(t *testing.T) []icePair {
 		t.Fatalf("%s: read ICE stats: %v", tb.name, err)
 	}
 	return pairs
+}
+
+// roomClient is a customer's websocket in the channel's live room, reduced to its live events.
+type roomClient struct {
+	live chan bool
+}
+
+// joinRoom says hello in the channel's room and checks it is not live yet.
+func joinRoom(t *testing.T, base, slug string) *roomClient {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws/"+slug, nil)
+	if err != nil {
+		t.Fatalf("join the room: %v", err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	if err := ws.WriteJSON(map[string]any{"type": "hello", "id": "h1", "name": "손님"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var hello struct {
+		Type, ID string
+		OK       bool
+		State    struct{ Live bool }
+	}
+	if err := ws.ReadJSON(&hello); err != nil || hello.Type != "reply" || !hello.OK {
+		t.Fatalf("hello: %+v, %v", hello, err)
+	}
+	if hello.State.Live {
+		t.Error("room live before the merchant went live")
+	}
+	_ = ws.SetReadDeadline(time.Time{})
+	rc := &roomClient{live: make(chan bool, 8)}
+	go func() {
+		defer close(rc.live)
+		for {
+			var m struct {
+				Type string
+				Live bool
+			}
+			if err := ws.ReadJSON(&m); err != nil {
+				return
+			}
+			if m.Type == "live" {
+				rc.live <- m.Live
+			}
+		}
+	}()
+	return rc
+}
+
+func (rc *roomClient) waitLive(t *testing.T, want bool) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case live, ok := <-rc.live:
+			if !ok {
+				t.Fatalf("room connection closed waiting for live=%v", want)
+			}
+			if live == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no live=%v event in the room", want)
+		}
+	}
 }

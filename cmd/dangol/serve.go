@@ -50,6 +50,9 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	}
 	defer store.Close()
 
+	rooms := commerce.NewRooms(store, commerce.RoomOptions{Logger: log.With("component", "room")})
+	lifecycle := startLifecycle(rooms, log)
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 
@@ -68,10 +71,14 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		MaxViewers:           cfg.MaxViewers,
 		MaxViewersPerChannel: cfg.MaxPerChannel,
 		MaxPublishers:        cfg.MaxPublishers,
-	}, stream.Deps{Channels: channelAuth{store}, Log: log.With("component", "stream"), Metrics: reg})
+	}, stream.Deps{Channels: channelAuth{store}, Log: log.With("component", "stream"), Metrics: reg, Events: lifecycle.send})
 	if err != nil {
 		return fmt.Errorf("start media server: %w", err)
 	}
+	// Closed in this order: the media sessions (their last events still reach the rooms),
+	// then the rooms' websockets, then the store.
+	defer rooms.Close()
+	defer lifecycle.stop()
 	defer media.Close()
 
 	pages, err := web.Handler(web.Options{Dir: cfg.WebDir})
@@ -85,6 +92,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	mux := http.NewServeMux()
 	media.Routes(mux)
 	commerce.NewAPI(store, photos, log.With("component", "api")).Routes(mux)
+	mux.HandleFunc("GET /ws/{slug}", rooms.ServeWS)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -167,4 +175,44 @@ func mapStoreErr(err error) error {
 		return stream.ErrUnauthorized
 	}
 	return err
+}
+
+// lifecycle carries the media server's broadcast events to the live rooms, in order, on a
+// goroutine of its own: starting or ending a broadcast writes to the store, which the media
+// path must not wait for.
+type lifecycle struct {
+	events chan stream.Event
+	done   chan struct{}
+}
+
+func startLifecycle(rooms *commerce.Rooms, log *slog.Logger) *lifecycle {
+	l := &lifecycle{events: make(chan stream.Event, 64), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for e := range l.events {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			var err error
+			switch e.Kind {
+			case stream.BroadcastStarted:
+				_, err = rooms.BroadcastStarted(ctx, e.Channel)
+			case stream.BroadcastEnded:
+				err = rooms.BroadcastEnded(ctx, e.Channel)
+			}
+			cancel()
+			if err != nil {
+				log.Error("broadcast event not recorded", "channel", e.Channel, "kind", e.Kind, "err", err)
+			}
+		}
+	}()
+	return l
+}
+
+// send is the media server's Events hook. Events are a few per broadcast, so the buffer
+// never fills in practice; if it did, waiting is better than losing an end.
+func (l *lifecycle) send(e stream.Event) { l.events <- e }
+
+// stop delivers the events already sent and returns; call it after the media server closed.
+func (l *lifecycle) stop() {
+	close(l.events)
+	<-l.done
 }

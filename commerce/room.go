@@ -1,0 +1,600 @@
+package commerce
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// RoomOptions tunes the live rooms. The zero value of a field means its
+// default.
+type RoomOptions struct {
+	PingInterval    time.Duration // how often the server pings a connection; 20 s
+	PongWait        time.Duration // a connection silent (no message, no pong) this long is dropped; 45 s
+	WriteTimeout    time.Duration // longest write to one connection; 10 s
+	MaxMessageBytes int           // largest message a client may send; 8 KiB (larger: close 1009)
+	SendQueue       int           // droppable events (chat, likes, viewers) queued per connection; 256
+	MaxQueued       int           // messages queued per connection before it is dropped as too slow; 1024
+	Coalesce        time.Duration // likes and viewers events go out at most once per this; 500 ms
+	ChatBurst       int           // chat messages a viewer may send at once; 5
+	ChatEvery       time.Duration // and then one more per this; 2 s (5 per 10 s)
+	LikesPerSecond  int           // likes one connection may send per second; 20 (more are ignored)
+	// BannedWords are refused in chat on every channel; nil means
+	// DefaultBannedWords. ChannelBannedWords adds words per channel slug.
+	BannedWords        []string
+	ChannelBannedWords map[string][]string
+	// Logger receives the rooms' logs; slog.Default() if nil.
+	Logger *slog.Logger
+}
+
+// DefaultBannedWords are refused in chat unless RoomOptions.BannedWords
+// says otherwise. Matching ignores case and spaces.
+var DefaultBannedWords = []string{"씨발", "시발", "병신", "fuck", "shit"}
+
+func (o RoomOptions) withDefaults() RoomOptions {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defInt := func(d *int, v int) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.PingInterval, 20*time.Second)
+	def(&o.PongWait, 45*time.Second)
+	def(&o.WriteTimeout, 10*time.Second)
+	def(&o.Coalesce, 500*time.Millisecond)
+	def(&o.ChatEvery, 2*time.Second)
+	defInt(&o.MaxMessageBytes, 8<<10)
+	defInt(&o.SendQueue, 256)
+	defInt(&o.MaxQueued, 1024)
+	defInt(&o.ChatBurst, 5)
+	defInt(&o.LikesPerSecond, 20)
+	if o.BannedWords == nil {
+		o.BannedWords = DefaultBannedWords
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Rooms serves the live rooms of every channel on GET /ws/{slug} (see
+// docs/protocol.md). A room exists while it has connections; its state that
+// outlives it (pins, coupons, likes, chat) is in the Store.
+//
+// Create it with NewRooms, mount ServeWS, and Close it once when the server
+// stops.
+type Rooms struct {
+	store *Store
+	opts  RoomOptions
+	log   *slog.Logger
+
+	mu     sync.Mutex // guards rooms, conns, closed
+	rooms  map[string]*liveRoom
+	conns  map[*wsClient]struct{}
+	closed bool
+
+	wg sync.WaitGroup // room goroutines and their helpers
+}
+
+// NewRooms returns the live rooms of the channels in store.
+func NewRooms(store *Store, opts RoomOptions) *Rooms {
+	opts = opts.withDefaults()
+	return &Rooms{
+		store: store, opts: opts, log: opts.Logger,
+		rooms: map[string]*liveRoom{}, conns: map[*wsClient]struct{}{},
+	}
+}
+
+// acquire returns the channel's room, starting it if needed, with one more
+// reference; release gives it back. A room stops when its last reference
+// goes.
+func (rs *Rooms) acquire(ch Channel) (*liveRoom, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.closed {
+		return nil, false
+	}
+	r := rs.rooms[ch.Slug]
+	if r == nil {
+		r = newLiveRoom(rs, ch)
+		rs.rooms[ch.Slug] = r
+		rs.wg.Add(1)
+		go func() {
+			defer rs.wg.Done()
+			r.run()
+		}()
+	}
+	r.refs++
+	return r, true
+}
+
+func (rs *Rooms) release(r *liveRoom) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r.refs--
+	if r.refs == 0 {
+		delete(rs.rooms, r.channel.Slug)
+		close(r.quit)
+	}
+}
+
+// room returns the channel's room if it has one.
+func (rs *Rooms) room(slug string) *liveRoom {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.rooms[slug]
+}
+
+// BroadcastStarted starts a broadcast on the channel (or carries on with
+// the one live) and tells its connected clients it is live. The media
+// server calls it when the merchant goes live.
+func (rs *Rooms) BroadcastStarted(ctx context.Context, slug string) (Broadcast, error) {
+	ch, err := rs.store.Channel(ctx, slug)
+	if err != nil {
+		return Broadcast{}, err
+	}
+	b, err := rs.store.StartBroadcast(ctx, ch.ID, "", false)
+	if errors.Is(err, ErrExists) {
+		b, err = rs.store.LiveBroadcast(ctx, ch.ID)
+	}
+	if err != nil {
+		return Broadcast{}, err
+	}
+	if r := rs.room(slug); r != nil {
+		r.do(func() { r.setLive(b) })
+	}
+	return b, nil
+}
+
+// BroadcastEnded ends the channel's live broadcast, if any (its coupons
+// close), and tells its connected clients it is off.
+func (rs *Rooms) BroadcastEnded(ctx context.Context, slug string) error {
+	ch, err := rs.store.Channel(ctx, slug)
+	if err != nil {
+		return err
+	}
+	b, err := rs.store.LiveBroadcast(ctx, ch.ID)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := rs.store.EndBroadcast(ctx, ch.ID, b.ID); err != nil {
+		return err
+	}
+	if r := rs.room(slug); r != nil {
+		r.do(func() { r.setEnded(b.ID) })
+	}
+	return nil
+}
+
+// Close closes every connection with a going-away close frame, refuses new
+// ones, and waits for the rooms to stop.
+func (rs *Rooms) Close() {
+	rs.mu.Lock()
+	rs.closed = true
+	conns := make([]*wsClient, 0, len(rs.conns))
+	for c := range rs.conns {
+		conns = append(conns, c)
+	}
+	rs.mu.Unlock()
+	for _, c := range conns {
+		c.closeWith(1001, "server shutting down")
+	}
+	rs.wg.Wait()
+}
+
+// liveRoom is the room of one channel. Its goroutine, run, owns the
+// room's mutable state: the fields below "owned by run" are touched only
+// there, by the functions handed to do. Store writes never run on it:
+// connections' reader goroutines do them and hand the outcome over with
+// do, and background work (saving likes, reading stock) runs on helper
+// goroutines that report back with do too. run never blocks on a client:
+// it only appends to clients' bounded queues.
+type liveRoom struct {
+	rs      *Rooms
+	channel Channel
+	inbox   chan func()
+	quit    chan struct{} // closed by Rooms.release when the last reference goes
+
+	refs int // guarded by rs.mu
+
+	// broadcastID is the live broadcast's id, 0 when not live. Written on
+	// run, read by readers for the store calls they make.
+	broadcastID atomic.Int64
+
+	stockMu    sync.Mutex // guards stockDirty
+	stockDirty map[int64]bool
+	stockKick  chan struct{} // cap 1: wake the stock reader
+
+	// Owned by run.
+	clients      map[*wsClient]clientInfo
+	live         bool
+	broadcast    Broadcast
+	pinned       *Product
+	coupons      map[int64]*Coupon // open coupons
+	chat         []ChatMessage     // the last DefaultRecentChat, not hidden
+	likes        int64             // total shown
+	likesUnsaved int64
+	likesSaving  bool
+	likesDirty   bool
+	viewersDirty bool
+	expiry       *time.Timer
+}
+
+// clientInfo is what the room knows of a connection.
+type clientInfo struct {
+	viewerID int64
+	merchant bool
+}
+
+func newLiveRoom(rs *Rooms, ch Channel) *liveRoom {
+	return &liveRoom{
+		rs: rs, channel: ch,
+		inbox:      make(chan func(), 256),
+		quit:       make(chan struct{}),
+		stockDirty: map[int64]bool{},
+		stockKick:  make(chan struct{}, 1),
+		clients:    map[*wsClient]clientInfo{},
+		coupons:    map[int64]*Coupon{},
+	}
+}
+
+// do runs f on the room's goroutine, later; it reports false if the room
+// has stopped. It blocks while the inbox is full, which slows the caller
+// (a reader), never the room.
+func (r *liveRoom) do(f func()) bool {
+	select {
+	case r.inbox <- f:
+		return true
+	case <-r.quit:
+		return false
+	}
+}
+
+func (r *liveRoom) run() {
+	log := r.rs.log.With("channel", r.channel.Slug)
+	r.load(log)
+	r.rs.wg.Add(1)
+	go func() {
+		defer r.rs.wg.Done()
+		r.readStock(log)
+	}()
+	tick := time.NewTicker(r.rs.opts.Coalesce)
+	defer tick.Stop()
+	r.expiry = time.NewTimer(time.Hour)
+	r.expiry.Stop()
+	defer r.expiry.Stop()
+	for {
+		select {
+		case f := <-r.inbox:
+			f()
+		case <-tick.C:
+			r.flush(log)
+		case <-r.expiry.C:
+			r.expireCoupons()
+		case <-r.quit:
+			r.saveLikes(log)
+			return
+		}
+	}
+}
+
+// load reads the room's state from the store: the live broadcast, its
+// pinned product, open coupons and recent chat.
+func (r *liveRoom) load(log *slog.Logger) {
+	ctx := context.Background()
+	b, err := r.rs.store.LiveBroadcast(ctx, r.channel.ID)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			log.Error("load room", "err", err)
+		}
+		return
+	}
+	r.setBroadcast(b)
+	if b.PinnedProductID != 0 {
+		if p, err := r.rs.store.Product(ctx, r.channel.ID, b.PinnedProductID); err == nil {
+			r.pinned = &p
+		}
+	}
+	if cs, err := r.rs.store.Coupons(ctx, b.ID, true); err == nil {
+		for _, c := range cs {
+			if c.Remaining > 0 {
+				r.coupons[c.ID] = &c
+			}
+		}
+		r.armExpiry()
+	} else {
+		log.Error("load coupons", "err", err)
+	}
+	if ms, err := r.rs.store.RecentChat(ctx, b.ID, DefaultRecentChat); err == nil {
+		r.chat = ms
+	} else {
+		log.Error("load chat", "err", err)
+	}
+}
+
+func (r *liveRoom) setBroadcast(b Broadcast) {
+	r.live, r.broadcast, r.likes, r.likesUnsaved = true, b, b.Likes, 0
+	r.pinned, r.chat = nil, nil
+	clear(r.coupons)
+	r.broadcastID.Store(b.ID)
+}
+
+func (r *liveRoom) setLive(b Broadcast) {
+	if r.live && r.broadcast.ID == b.ID {
+		return
+	}
+	r.setBroadcast(b)
+	r.send(roomEvent("live", liveEvent{Live: true, BroadcastID: b.ID}), "live", false)
+}
+
+func (r *liveRoom) setEnded(broadcastID int64) {
+	if !r.live || r.broadcast.ID != broadcastID {
+		return
+	}
+	r.saveLikes(r.rs.log)
+	r.live = false
+	r.broadcastID.Store(0)
+	for id := range r.coupons {
+		r.send(roomEvent("coupon.closed", couponClosedEvent{CouponID: id, Reason: "ended"}), "", false)
+	}
+	clear(r.coupons)
+	r.send(roomEvent("live", liveEvent{Live: false, BroadcastID: broadcastID}), "live", false)
+}
+
+// send queues msg for every client: droppable events may be lost by a slow
+// client, the others are kept (a client too slow for those is dropped).
+// Messages with the same non-empty key replace each other in a queue.
+func (r *liveRoom) send(msg []byte, key string, droppable bool) {
+	for c := range r.clients {
+		c.q.push(msg, key, droppable)
+	}
+}
+
+// sendTo queues msg, undroppable, for the merchant's connections and those
+// of viewerID.
+func (r *liveRoom) sendTo(viewerID int64, msg []byte) {
+	for c, info := range r.clients {
+		if info.merchant || info.viewerID == viewerID {
+			c.q.push(msg, "", false)
+		}
+	}
+}
+
+// join adds c, a connection that said hello, and queues the hello reply,
+// made by reply from the room's state, ahead of any event.
+func (r *liveRoom) join(c *wsClient, info clientInfo, reply func(roomState) []byte) []byte {
+	if _, ok := r.clients[c]; !ok {
+		r.viewersDirty = true
+	}
+	r.clients[c] = info
+	msg := reply(r.state())
+	c.q.push(msg, "", false)
+	return msg
+}
+
+func (r *liveRoom) leave(c *wsClient) {
+	if _, ok := r.clients[c]; ok {
+		delete(r.clients, c)
+		r.viewersDirty = true
+	}
+}
+
+// state is the room as a joining client sees it.
+func (r *liveRoom) state() roomState {
+	st := roomState{
+		Live: r.live, Pinned: r.pinned, Coupons: []Coupon{}, Viewers: len(r.clients),
+		Likes: r.likes, Chat: slices.Clone(r.chat),
+	}
+	if st.Chat == nil {
+		st.Chat = []ChatMessage{}
+	}
+	if r.live {
+		st.BroadcastID, st.Notice = r.broadcast.ID, r.broadcast.Notice
+	}
+	for _, c := range r.coupons {
+		st.Coupons = append(st.Coupons, *c)
+	}
+	slices.SortFunc(st.Coupons, func(a, b Coupon) int { return int(a.ID - b.ID) })
+	return st
+}
+
+func (r *liveRoom) chatAdded(m ChatMessage) {
+	if !r.live || m.BroadcastID != r.broadcast.ID {
+		return
+	}
+	r.chat = append(r.chat, m)
+	if len(r.chat) > DefaultRecentChat {
+		r.chat = slices.Delete(r.chat, 0, len(r.chat)-DefaultRecentChat)
+	}
+	r.send(roomEvent("chat.message", chatEvent{Message: m}), "", true)
+}
+
+func (r *liveRoom) chatHidden(id int64) {
+	r.chat = slices.DeleteFunc(r.chat, func(m ChatMessage) bool { return m.ID == id })
+	r.send(roomEvent("chat.hidden", chatHiddenEvent{MessageID: id}), "", false)
+}
+
+func (r *liveRoom) pin(p *Product) {
+	r.pinned = p
+	r.send(roomEvent("product.pinned", pinnedEvent{Product: p}), "pin", false)
+}
+
+func (r *liveRoom) setNotice(text string) {
+	r.broadcast.Notice = text
+	r.send(roomEvent("notice", noticeEvent{Text: text}), "notice", false)
+}
+
+func (r *liveRoom) like() {
+	if !r.live {
+		return
+	}
+	r.likes++
+	r.likesUnsaved++
+	r.likesDirty = true
+}
+
+func (r *liveRoom) couponDropped(c Coupon) {
+	if !r.live || c.BroadcastID != r.broadcast.ID {
+		return
+	}
+	r.coupons[c.ID] = &c
+	r.armExpiry()
+	r.send(roomEvent("coupon.dropped", couponEvent{Coupon: c}), "", false)
+}
+
+// couponClaimed records what a claim said was left. Claims commit in any
+// order, so the smallest count seen is the truth.
+func (r *liveRoom) couponClaimed(couponID int64, remaining int) {
+	c := r.coupons[couponID]
+	if c == nil || remaining >= c.Remaining {
+		return
+	}
+	c.Remaining = remaining
+	r.send(roomEvent("coupon.remaining", couponRemainingEvent{CouponID: couponID, Remaining: remaining}),
+		"coupon.remaining:"+strconv.FormatInt(couponID, 10), true)
+	if remaining == 0 {
+		delete(r.coupons, couponID)
+		r.send(roomEvent("coupon.closed", couponClosedEvent{CouponID: couponID, Reason: "sold_out"}), "", false)
+		r.armExpiry()
+	}
+}
+
+// armExpiry sets the timer for the first open coupon to expire.
+func (r *liveRoom) armExpiry() {
+	if r.expiry == nil {
+		return // load runs before the timer exists and run arms it
+	}
+	r.expiry.Stop()
+	var first time.Time
+	for _, c := range r.coupons {
+		if first.IsZero() || c.ExpiresAt.Before(first) {
+			first = c.ExpiresAt
+		}
+	}
+	if !first.IsZero() {
+		r.expiry.Reset(max(time.Until(first), 0))
+	}
+}
+
+func (r *liveRoom) expireCoupons() {
+	now := time.Now()
+	for id, c := range r.coupons {
+		if !now.Before(c.ExpiresAt) {
+			delete(r.coupons, id)
+			r.send(roomEvent("coupon.closed", couponClosedEvent{CouponID: id, Reason: "expired"}), "", false)
+		}
+	}
+	r.armExpiry()
+}
+
+// flush sends the coalesced likes and viewers events and saves likes.
+func (r *liveRoom) flush(log *slog.Logger) {
+	if r.likesDirty {
+		r.likesDirty = false
+		r.send(roomEvent("likes", likesEvent{Likes: r.likes}), "likes", true)
+	}
+	if r.viewersDirty {
+		r.viewersDirty = false
+		r.send(roomEvent("viewers", viewersEvent{Viewers: len(r.clients)}), "viewers", true)
+	}
+	r.saveLikes(log)
+}
+
+// saveLikes writes the likes not yet saved, on a helper goroutine, one
+// write at a time.
+func (r *liveRoom) saveLikes(log *slog.Logger) {
+	if r.likesUnsaved == 0 || r.likesSaving || !r.live {
+		return
+	}
+	n, bid := r.likesUnsaved, r.broadcast.ID
+	r.likesUnsaved, r.likesSaving = 0, true
+	r.rs.wg.Add(1)
+	go func() {
+		defer r.rs.wg.Done()
+		_, err := r.rs.store.AddLikes(context.Background(), bid, n)
+		if err != nil {
+			log.Warn("save likes", "n", n, "err", err)
+		}
+		r.do(func() {
+			r.likesSaving = false
+			if err != nil && r.live && r.broadcast.ID == bid {
+				r.likesUnsaved += n
+			}
+		})
+	}()
+}
+
+// stockChanged asks for stock events for the products; safe from any
+// goroutine. One helper goroutine reads the stock after the change and
+// reads in order, so the last event for a product is never older than the
+// last change.
+func (r *liveRoom) stockChanged(productIDs ...int64) {
+	r.stockMu.Lock()
+	for _, id := range productIDs {
+		r.stockDirty[id] = true
+	}
+	r.stockMu.Unlock()
+	select {
+	case r.stockKick <- struct{}{}:
+	default:
+	}
+}
+
+func (r *liveRoom) readStock(log *slog.Logger) {
+	for {
+		select {
+		case <-r.stockKick:
+		case <-r.quit:
+			return
+		}
+		r.stockMu.Lock()
+		ids := make([]int64, 0, len(r.stockDirty))
+		for id := range r.stockDirty {
+			ids = append(ids, id)
+		}
+		clear(r.stockDirty)
+		r.stockMu.Unlock()
+		slices.Sort(ids)
+		for _, id := range ids {
+			p, err := r.rs.store.Product(context.Background(), r.channel.ID, id)
+			if err != nil {
+				log.Warn("read stock", "product", id, "err", err)
+				continue
+			}
+			if !r.do(func() { r.stock(p) }) {
+				return
+			}
+		}
+	}
+}
+
+func (r *liveRoom) stock(p Product) {
+	if r.pinned != nil && r.pinned.ID == p.ID {
+		q := p
+		r.pinned = &q
+	}
+	r.send(roomEvent("stock", stockEvent{ProductID: p.ID, Stock: p.Stock}), "stock:"+strconv.FormatInt(p.ID, 10), false)
+}
+
+// wsHTTPError answers a plain HTTP request (before the upgrade) with a
+// JSON error, in the REST API's form.
+func wsHTTPError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": code, "message": message}})
+	_, _ = w.Write(b)
+}

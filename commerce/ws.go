@@ -1,0 +1,391 @@
+package commerce
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// ServeWS serves GET /ws/{slug}: it upgrades the request to a websocket and
+// runs the connection in the channel's room until it ends. A merchant
+// authenticates with "Authorization: Bearer <stream key or studio token>"
+// or ?token=; anyone else is a viewer.
+func (rs *Rooms) ServeWS(w http.ResponseWriter, r *http.Request) {
+	slug := r.PathValue("slug")
+	lang := pickLang(r.Header.Get("Accept-Language"))
+	ch, err := rs.store.Channel(r.Context(), slug)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			wsHTTPError(w, http.StatusNotFound, "not_found", roomText(lang, "not_found", ""))
+			return
+		}
+		rs.log.Error("websocket: channel", "channel", slug, "err", err)
+		wsHTTPError(w, http.StatusInternalServerError, CodeInternal, roomText(lang, CodeInternal, ""))
+		return
+	}
+	merchant := false
+	if token := bearerToken(r); token != "" {
+		_, err := rs.store.CheckStreamKey(r.Context(), slug, token)
+		if err != nil {
+			_, err = rs.store.CheckStudioToken(r.Context(), slug, token)
+		}
+		if err != nil {
+			wsHTTPError(w, http.StatusUnauthorized, "unauthorized", roomText(lang, "unauthorized", ""))
+			return
+		}
+		merchant = true
+	}
+	room, ok := rs.acquire(ch)
+	if !ok {
+		wsHTTPError(w, http.StatusServiceUnavailable, "closed", "server shutting down")
+		return
+	}
+	defer rs.release(room)
+	// The default CheckOrigin refuses pages of other sites: a viewer's
+	// browser must not be driven into the room by someone else's page.
+	up := websocket.Upgrader{ReadBufferSize: 4 << 10, WriteBufferSize: 4 << 10}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade has answered
+	}
+	c := newWSClient(rs, room, conn, merchant, lang)
+	if !rs.track(c) {
+		c.closeWith(websocket.CloseGoingAway, "server shutting down")
+		conn.Close()
+		return
+	}
+	defer rs.untrack(c)
+	c.serve()
+}
+
+func bearerToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(t)
+		}
+		return h // a malformed header is a wrong key, not no key
+	}
+	return r.URL.Query().Get("token")
+}
+
+func (rs *Rooms) track(c *wsClient) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.closed {
+		return false
+	}
+	rs.conns[c] = struct{}{}
+	return true
+}
+
+func (rs *Rooms) untrack(c *wsClient) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	delete(rs.conns, c)
+}
+
+// wsClient is one websocket connection. Its reader goroutine (serve) reads
+// and handles commands in order, doing their store calls itself; its writer
+// goroutine (write) drains q. The fields below "owned by the reader" are
+// touched only by the reader.
+type wsClient struct {
+	rs       *Rooms
+	room     *liveRoom
+	conn     *websocket.Conn
+	merchant bool
+	log      *slog.Logger
+	q        sendQueue
+	done     chan struct{} // closed when the reader ends
+
+	// Owned by the reader.
+	lang    string
+	viewer  Viewer // valid once hello is done
+	helloed bool
+	replies replyCache
+	chat    tokenBucket
+	likes   tokenBucket
+}
+
+func newWSClient(rs *Rooms, room *liveRoom, conn *websocket.Conn, merchant bool, lang string) *wsClient {
+	o := rs.opts
+	c := &wsClient{
+		rs: rs, room: room, conn: conn, merchant: merchant, lang: lang,
+		log:     rs.log.With("channel", room.channel.Slug, "remote", conn.RemoteAddr().String()),
+		done:    make(chan struct{}),
+		replies: replyCache{max: 256},
+		chat:    tokenBucket{burst: float64(o.ChatBurst), every: o.ChatEvery},
+		likes:   tokenBucket{burst: float64(o.LikesPerSecond), every: time.Second / time.Duration(o.LikesPerSecond)},
+	}
+	c.q.init(o.SendQueue, o.MaxQueued)
+	return c
+}
+
+// serve runs the connection: the writer on its own goroutine, the reader
+// here, until either ends.
+func (c *wsClient) serve() {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.write()
+	}()
+	c.read()
+	close(c.done)
+	if c.helloed {
+		c.room.do(func() { c.room.leave(c) })
+	}
+	c.conn.Close()
+	wg.Wait()
+}
+
+// read reads and handles messages until the connection fails, goes quiet
+// for PongWait, or sends a message over MaxMessageBytes (closed with 1009).
+func (c *wsClient) read() {
+	o := c.rs.opts
+	c.conn.SetReadDeadline(time.Now().Add(o.PongWait))
+	c.conn.SetPongHandler(func(string) error {
+		return c.conn.SetReadDeadline(time.Now().Add(o.PongWait))
+	})
+	buf := make([]byte, 0, 1024)
+	for {
+		typ, r, err := c.conn.NextReader()
+		if err != nil {
+			if !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) &&
+				!errors.Is(err, io.EOF) {
+				c.log.Debug("websocket read", "err", err)
+			}
+			return
+		}
+		c.conn.SetReadDeadline(time.Now().Add(o.PongWait))
+		// Read at most one byte over the limit, so that a huge frame is
+		// never read whole (the library's own limit would close with no
+		// reason).
+		buf = buf[:0]
+		buf, err = readAppend(buf, io.LimitReader(r, int64(o.MaxMessageBytes)+1))
+		if err != nil {
+			return
+		}
+		if len(buf) > o.MaxMessageBytes {
+			c.log.Info("websocket message too big", "limit", o.MaxMessageBytes)
+			c.closeWith(websocket.CloseMessageTooBig, "message over "+itoaInt(o.MaxMessageBytes)+" bytes")
+			return
+		}
+		if typ != websocket.TextMessage {
+			c.reply(nil, errReply(nil, toReplyError(c.lang, &roomError{code: codeBadJSON})))
+			continue
+		}
+		c.handle(buf)
+	}
+}
+
+func readAppend(buf []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// write sends what is queued, and pings, until the reader ends or a write
+// fails (a write taking over WriteTimeout fails).
+func (c *wsClient) write() {
+	o := c.rs.opts
+	ping := time.NewTicker(o.PingInterval)
+	defer ping.Stop()
+	var batch [][]byte
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-ping.C:
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(o.WriteTimeout)); err != nil {
+				c.conn.Close()
+				return
+			}
+		case <-c.q.ready:
+			var tooSlow bool
+			batch, tooSlow = c.q.take(batch[:0])
+			for _, msg := range batch {
+				c.conn.SetWriteDeadline(time.Now().Add(o.WriteTimeout))
+				if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+					c.log.Debug("websocket write", "err", err)
+					c.conn.Close()
+					return
+				}
+			}
+			if tooSlow {
+				c.log.Warn("websocket client too slow, dropped", "queued", o.MaxQueued)
+				c.closeWith(websocket.ClosePolicyViolation, "too slow")
+				c.conn.Close()
+				return
+			}
+		}
+	}
+}
+
+// closeWith sends a close frame (best effort) and closes the connection.
+func (c *wsClient) closeWith(code int, reason string) {
+	_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason),
+		time.Now().Add(time.Second))
+	c.conn.Close()
+}
+
+// reply queues a reply, which is never dropped, and keeps it for a retry
+// of the same command id.
+func (c *wsClient) reply(key []byte, msg []byte) {
+	if key != nil {
+		c.replies.put(string(key), msg)
+	}
+	c.q.push(msg, "", false)
+}
+
+// sendQueue is a connection's bounded queue of outgoing messages. Events
+// marked droppable (chat, likes, viewers) are bounded by soft: past it the
+// oldest droppable one goes. The others (replies, order updates, pins,
+// coupons) are kept; past hard messages in all, the connection is too slow
+// and is closed. Messages with a key replace a queued one with the same
+// key (a newer like count replaces an older one). push never blocks.
+type sendQueue struct {
+	mu        sync.Mutex // guards msgs, droppable, dropped, tooSlow
+	msgs      []queued
+	droppable int
+	dropped   int64 // droppable events lost, for tests and logs
+	tooSlow   bool
+	soft      int
+	hard      int
+	ready     chan struct{} // cap 1: something to take
+}
+
+type queued struct {
+	msg       []byte
+	key       string
+	droppable bool
+}
+
+func (q *sendQueue) init(soft, hard int) {
+	q.soft, q.hard, q.ready = soft, hard, make(chan struct{}, 1)
+}
+
+func (q *sendQueue) push(msg []byte, key string, droppable bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.tooSlow {
+		return
+	}
+	replaced := false
+	if key != "" {
+		for i := range q.msgs {
+			if q.msgs[i].key == key {
+				q.msgs[i].msg = msg
+				replaced = true
+				break
+			}
+		}
+	}
+	if !replaced {
+		if droppable && q.droppable >= q.soft {
+			for i := range q.msgs {
+				if q.msgs[i].droppable {
+					q.msgs = append(q.msgs[:i], q.msgs[i+1:]...)
+					q.droppable--
+					q.dropped++
+					break
+				}
+			}
+		}
+		q.msgs = append(q.msgs, queued{msg: msg, key: key, droppable: droppable})
+		if droppable {
+			q.droppable++
+		}
+		if len(q.msgs) > q.hard {
+			q.tooSlow = true
+		}
+	}
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take appends the queued messages to batch and empties the queue; tooSlow
+// reports the connection must be closed after they are sent.
+func (q *sendQueue) take(batch [][]byte) (_ [][]byte, tooSlow bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, m := range q.msgs {
+		batch = append(batch, m.msg)
+	}
+	clear(q.msgs)
+	q.msgs, q.droppable = q.msgs[:0], 0
+	return batch, q.tooSlow
+}
+
+func (q *sendQueue) droppedCount() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.dropped
+}
+
+// replyCache keeps a connection's last replies by command id, for the
+// commands the Store does not keep (likes, pins, notices, ...).
+type replyCache struct {
+	max   int
+	byID  map[string][]byte
+	order []string
+}
+
+func (rc *replyCache) get(id string) ([]byte, bool) {
+	b, ok := rc.byID[id]
+	return b, ok
+}
+
+func (rc *replyCache) put(id string, msg []byte) {
+	if rc.byID == nil {
+		rc.byID = map[string][]byte{}
+	}
+	if _, ok := rc.byID[id]; ok {
+		return
+	}
+	if len(rc.order) >= rc.max {
+		delete(rc.byID, rc.order[0])
+		rc.order = rc.order[1:]
+	}
+	rc.byID[id] = msg
+	rc.order = append(rc.order, id)
+}
+
+// tokenBucket allows burst events at once and one more per every.
+type tokenBucket struct {
+	burst  float64
+	every  time.Duration
+	tokens float64
+	last   time.Time
+}
+
+func (b *tokenBucket) allow(now time.Time) bool {
+	if b.last.IsZero() {
+		b.tokens = b.burst
+	} else {
+		b.tokens = min(b.burst, b.tokens+float64(now.Sub(b.last))/float64(b.every))
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
