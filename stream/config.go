@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -104,6 +105,21 @@ const (
 	// BroadcastEnded is sent when the broadcast is over.
 	BroadcastEnded
 )
+
+// String names the kind for logs.
+func (k EventKind) String() string {
+	switch k {
+	case BroadcastStarted:
+		return "broadcast-started"
+	case PublisherLost:
+		return "publisher-lost"
+	case PublisherResumed:
+		return "publisher-resumed"
+	case BroadcastEnded:
+		return "broadcast-ended"
+	}
+	return "event(" + strconv.Itoa(int(k)) + ")"
+}
 
 // Event is a change in a channel's broadcast.
 type Event struct {
