@@ -214,6 +214,9 @@ type liveRoom struct {
 	// broadcastID is the live broadcast's id, 0 when not live. Written on
 	// run, read by readers for the store calls they make.
 	broadcastID atomic.Int64
+	// soldOut holds the ids of coupons whose last unit this room saw granted. Written by
+	// run, read by the connections' readers; a sold-out coupon never reopens.
+	soldOut sync.Map
 
 	stockMu    sync.Mutex // guards stockDirty
 	stockDirty map[int64]bool
@@ -231,7 +234,11 @@ type liveRoom struct {
 	likesSaving  bool
 	likesDirty   bool
 	viewersDirty bool
-	expiry       *time.Timer
+	// remainingDirty holds coupons whose remaining count changed since the last flush: a
+	// rush grants a coupon many times a second, and one event per grant to every client
+	// would be most of the server's work.
+	remainingDirty map[int64]bool
+	expiry         *time.Timer
 }
 
 // clientInfo is what the room knows of a connection.
@@ -464,13 +471,28 @@ func (r *liveRoom) couponClaimed(couponID int64, remaining int) {
 		return
 	}
 	c.Remaining = remaining
-	r.send(roomEvent("coupon.remaining", couponRemainingEvent{CouponID: couponID, Remaining: remaining}),
-		"coupon.remaining:"+strconv.FormatInt(couponID, 10), true)
+	if remaining > 0 {
+		if r.remainingDirty == nil {
+			r.remainingDirty = map[int64]bool{}
+		}
+		r.remainingDirty[couponID] = true
+	}
 	if remaining == 0 {
+		r.soldOut.Store(couponID, true)
+		delete(r.remainingDirty, couponID)
+		r.send(roomEvent("coupon.remaining", couponRemainingEvent{CouponID: couponID, Remaining: 0}),
+			"coupon.remaining:"+strconv.FormatInt(couponID, 10), true)
 		delete(r.coupons, couponID)
 		r.send(roomEvent("coupon.closed", couponClosedEvent{CouponID: couponID, Reason: "sold_out"}), "", false)
 		r.armExpiry()
 	}
+}
+
+// isSoldOut reports whether the room saw coupon id's last unit granted. Safe from any
+// goroutine.
+func (r *liveRoom) isSoldOut(id int64) bool {
+	_, ok := r.soldOut.Load(id)
+	return ok
 }
 
 // armExpiry sets the timer for the first open coupon to expire.
@@ -506,6 +528,13 @@ func (r *liveRoom) flush(log *slog.Logger) {
 	if r.likesDirty {
 		r.likesDirty = false
 		r.send(roomEvent("likes", likesEvent{Likes: r.likes}), "likes", true)
+	}
+	for id := range r.remainingDirty {
+		if c := r.coupons[id]; c != nil {
+			r.send(roomEvent("coupon.remaining", couponRemainingEvent{CouponID: id, Remaining: c.Remaining}),
+				"coupon.remaining:"+strconv.FormatInt(id, 10), true)
+		}
+		delete(r.remainingDirty, id)
 	}
 	if r.viewersDirty {
 		r.viewersDirty = false

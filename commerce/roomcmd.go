@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -266,6 +267,10 @@ func (c *wsClient) hello(ctx context.Context, id json.RawMessage, cmdID string, 
 		}
 	}
 	c.viewer = v
+	c.claimed = make(map[int64]bool, len(claims))
+	for _, cl := range claims {
+		c.claimed[cl.CouponID] = true
+	}
 	role := "viewer"
 	if c.merchant {
 		role = "merchant"
@@ -372,10 +377,17 @@ func (c *wsClient) couponClaim(ctx context.Context, cmdID string, body []byte) (
 	if cmd.CouponID == nil || *cmd.CouponID <= 0 {
 		return nil, nil, badField("coupon_id", "a coupon id is required")
 	}
-	r, err := c.rs.store.ClaimCoupon(ctx, cmdID, c.viewer.ID, *cmd.CouponID)
+	id := *cmd.CouponID
+	if !c.claimed[id] && c.room.isSoldOut(id) {
+		// The rush's thousands of late claims: refused here, they never wait for the store.
+		// The store records no reply for sold_out either, so a retry gets the same answer.
+		return nil, nil, fmt.Errorf("coupon %d: %w", id, ErrSoldOut)
+	}
+	r, err := c.rs.store.ClaimCoupon(ctx, cmdID, c.viewer.ID, id)
 	if err != nil {
 		return nil, nil, err
 	}
+	c.claimed[r.Claim.CouponID] = true
 	return r, func() { c.room.couponClaimed(r.Claim.CouponID, r.Remaining) }, nil
 }
 

@@ -70,6 +70,9 @@ func main() {
 }
 
 func mainExit(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "room" {
+		return roomMain(args[1:], stdout, stderr) // live-room modes: room.go
+	}
 	cfg, err := parseConfig(args, os.LookupEnv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
