@@ -428,6 +428,20 @@ func testWSCouponRush(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	if r := again.reply(ids[winner]); fmt.Sprint(r) != fmt.Sprint(reps[winner]) {
 		t.Fatalf("claim retried on a new connection: %v, first %v", r, reps[winner])
 	}
+	// After the sell-out the room answers claims itself, but a holder still hears that it
+	// holds one, on a new command id and on a new connection alike.
+	for _, c := range []*wsTestClient{cs[winner], again} {
+		if r := c.do("coupon.claim", map[string]any{"coupon_id": couponID}, false); errCode(r) != "already_claimed" {
+			t.Errorf("holder claiming again after the sell-out: %v, want already_claimed", r)
+		}
+	}
+	loser := (winner + 1) % clients
+	for reps[loser]["ok"] == true {
+		loser = (loser + 1) % clients
+	}
+	if r := cs[loser].do("coupon.claim", map[string]any{"coupon_id": couponID}, false); errCode(r) != "sold_out" {
+		t.Errorf("late claim after the sell-out: %v, want sold_out", r)
+	}
 	c, err := e.s.Coupon(t.Context(), couponID)
 	if err != nil || c.Remaining != 0 {
 		t.Fatalf("coupon after rush: %+v %v", c, err)
