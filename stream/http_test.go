@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -69,21 +68,7 @@ func TestBadRequests(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := post(t, ts.url+tt.path, tt.token, tt.contentType, tt.body)
-			if resp.StatusCode != tt.status {
-				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.status, body)
-			}
-			var e struct {
-				Error struct{ Code, Message string }
-			}
-			if err := json.Unmarshal([]byte(body), &e); err != nil {
-				t.Fatalf("error body %q is not JSON: %v", body, err)
-			}
-			if e.Error.Code != tt.code || e.Error.Message == "" {
-				t.Errorf("error %+v, want code %q and a message", e.Error, tt.code)
-			}
-			if tt.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
-				t.Error("401 without WWW-Authenticate")
-			}
+			checkErrorReply(t, resp, body, tt.status, tt.code)
 			if tt.status == 503 && resp.Header.Get("Retry-After") == "" {
 				t.Error("503 without Retry-After")
 			}

@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"path"
@@ -660,21 +659,7 @@ func TestPatchRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := patchSession(t, tt.target, tt.token, tt.contentType, tt.ifMatch, tt.body)
-			if resp.StatusCode != tt.status {
-				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.status, body)
-			}
-			var e struct {
-				Error struct{ Code, Message string }
-			}
-			if err := json.Unmarshal([]byte(body), &e); err != nil {
-				t.Fatalf("error body %q is not JSON: %v", body, err)
-			}
-			if e.Error.Code != tt.code || e.Error.Message == "" {
-				t.Errorf("error %+v, want code %q and a message", e.Error, tt.code)
-			}
-			if tt.status == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
-				t.Error("401 without WWW-Authenticate")
-			}
+			checkErrorReply(t, resp, body, tt.status, tt.code)
 		})
 	}
 	done := time.Now()

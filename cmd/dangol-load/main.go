@@ -148,23 +148,8 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a --server that is not on a loopback address")
 	fs.BoolVar(&cfg.Verbose, "v", false, "debug logging")
 
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := "DANGOL_LOAD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := lookupEnv(name); ok && envErr == nil {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%s: %w", name, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return cfg, envErr
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, lookupEnv); err != nil {
 		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	return cfg, cfg.validate()
 }
@@ -212,4 +197,27 @@ func parseBitrate(s string) (int64, error) {
 		return 0, fmt.Errorf("bad bitrate %q", s)
 	}
 	return int64(f * mult), nil
+}
+
+// parseFlags sets fs from DANGOL_LOAD_<FLAG> variables, then from args, which win.
+func parseFlags(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) error {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "DANGOL_LOAD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := lookupEnv(name); ok && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return nil
 }

@@ -146,23 +146,8 @@ func parseRoomConfig(args []string, lookupEnv func(string) (string, bool), out i
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a --server that is not on a loopback address")
 	fs.BoolVar(&cfg.Verbose, "v", false, "debug logging")
 
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := "DANGOL_LOAD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := lookupEnv(name); ok && envErr == nil {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%s: %w", name, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return cfg, envErr
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, lookupEnv); err != nil {
 		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	return cfg, cfg.validate()
 }
@@ -468,6 +453,21 @@ func (c *roomClient) close() {
 		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	c.wmu.Unlock()
 	_ = c.conn.Close()
+}
+
+// connectIdle connects the scenario's clients, records how that went, lets them sit idle for
+// --settle and returns them with the server's RSS then (for memory per idle connection).
+func (e *roomEnv) connectIdle(ctx context.Context, rep *roomReport) ([]*roomClient, float64, error) {
+	e.log.Info("connecting", "clients", e.cfg.Clients, "ramp", e.cfg.Ramp)
+	clients, wall := e.connectAll(ctx, e.cfg.Clients)
+	rep.Connect = connectStats(clients, wall)
+	e.log.Info("connected", "ok", rep.Connect.Connected, "failed", rep.Connect.Failed, "wall", wall.Round(time.Millisecond))
+	if rep.Connect.Connected == 0 {
+		return clients, 0, errNoViewers
+	}
+	sleepCtx(ctx, e.cfg.Settle)
+	_, rss, _ := e.serverMem(ctx)
+	return clients, rss, nil
 }
 
 // connectAll dials n viewers, ramp at a time, and returns them (failed ones

@@ -50,16 +50,11 @@ func (e *roomEnv) chat(ctx context.Context, rep *roomReport) error {
 	}
 	probe.close()
 
-	e.log.Info("connecting", "clients", cfg.Clients, "ramp", cfg.Ramp)
-	clients, wall := e.connectAll(ctx, cfg.Clients)
+	clients, rss1, err := e.connectIdle(ctx, rep)
 	defer closeAll(clients, cfg.Ramp)
-	rep.Connect = connectStats(clients, wall)
-	e.log.Info("connected", "ok", rep.Connect.Connected, "failed", rep.Connect.Failed, "wall", wall.Round(time.Millisecond))
-	if rep.Connect.Connected == 0 {
-		return errNoViewers
+	if err != nil {
+		return err
 	}
-	sleepCtx(ctx, cfg.Settle)
-	_, rss1, _ := e.serverMem(ctx)
 
 	total := int(math.Ceil(cfg.Rate * cfg.Duration.Seconds()))
 	run := &chatRun{
