@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -81,18 +82,7 @@ func mainExit(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "dangol-load:", err)
 		return 2
 	}
-	level := slog.LevelInfo
-	if cfg.Verbose {
-		level = slog.LevelDebug
-	}
-	// Logs go to stderr so that stdout carries only the report (--json).
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop() // a second Ctrl-C kills the tool at once
-	}()
+	log, ctx, stop := startRun(stderr, cfg.Verbose)
 	defer stop()
 
 	rep, err := run(ctx, cfg, log)
@@ -220,4 +210,30 @@ func parseFlags(fs *flag.FlagSet, args []string, lookupEnv func(string) (string,
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	return nil
+}
+
+// startRun makes a mode's logger and its context, cancelled by Ctrl-C or SIGTERM.
+func startRun(stderr io.Writer, verbose bool) (*slog.Logger, context.Context, context.CancelFunc) {
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	// Logs go to stderr so that stdout carries only the report (--json).
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C kills the tool at once
+	}()
+	return log, ctx, stop
+}
+
+// serverPolicy parses --server and checks it is one the tool may load.
+func serverPolicy(ctx context.Context, server string, allowRemote bool) (*url.URL, netPolicy, error) {
+	base, err := url.Parse(server)
+	if err != nil {
+		return nil, netPolicy{}, fmt.Errorf("parse --server: %w", err)
+	}
+	policy, err := newNetPolicy(ctx, base, allowRemote)
+	return base, policy, err
 }

@@ -26,7 +26,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,16 +76,7 @@ func roomMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "dangol-load room:", err)
 		return 2
 	}
-	level := slog.LevelInfo
-	if cfg.Verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
+	log, ctx, stop := startRun(stderr, cfg.Verbose)
 	defer stop()
 
 	rep, err := runRoom(ctx, cfg, log)
@@ -226,11 +216,7 @@ type roomEnv struct {
 }
 
 func runRoom(ctx context.Context, cfg roomConfig, log *slog.Logger) (*roomReport, error) {
-	base, err := url.Parse(cfg.Server)
-	if err != nil {
-		return nil, fmt.Errorf("parse --server: %w", err)
-	}
-	policy, err := newNetPolicy(ctx, base, cfg.AllowRemote)
+	base, policy, err := serverPolicy(ctx, cfg.Server, cfg.AllowRemote)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"sync"
 	"time"
 
@@ -17,11 +16,7 @@ import (
 // reading for cfg.Tail after it so that packets in flight at the cutoff
 // (and their retransmissions) are not counted as lost.
 func run(ctx context.Context, cfg config, log *slog.Logger) (*report, error) {
-	base, err := url.Parse(cfg.Server)
-	if err != nil {
-		return nil, fmt.Errorf("parse --server: %w", err)
-	}
-	policy, err := newNetPolicy(ctx, base, cfg.AllowRemote)
+	base, policy, err := serverPolicy(ctx, cfg.Server, cfg.AllowRemote)
 	if err != nil {
 		return nil, err
 	}
