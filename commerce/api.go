@@ -1,6 +1,7 @@
 package commerce
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -34,7 +35,9 @@ type API struct {
 	// photoSlots bounds the photos decoded at once: a large upload takes
 	// up to 4 bytes a pixel, 160 MB at 40 megapixels.
 	photoSlots chan struct{}
-	mux        *http.ServeMux // the routes, for ServeHTTP
+	// csvPage is how many orders the CSV export reads at once; tests lower it.
+	csvPage int
+	mux     *http.ServeMux // the routes, for ServeHTTP
 }
 
 // Limits on request bodies.
@@ -50,7 +53,7 @@ func NewAPI(store *Store, photos PhotoStore, log *slog.Logger) *API {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &API{store: store, photos: photos, log: log.With("component", "api"), photoSlots: make(chan struct{}, 2)}
+	a := &API{store: store, photos: photos, log: log.With("component", "api"), photoSlots: make(chan struct{}, 2), csvPage: 500}
 	a.mux = http.NewServeMux()
 	a.Routes(a.mux)
 	return a
@@ -726,9 +729,17 @@ func (a *API) listOrders(w http.ResponseWriter, r *http.Request, ch Channel) {
 		}
 		f.BroadcastID = n
 	}
+	if s := q.Get("before"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 {
+			a.fail(w, r, apiInvalid("before", "before는 주문번호여야 합니다.", "before must be an order id."))
+			return
+		}
+		f.Before = n
+	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
+		if err != nil || n < 1 || n > MaxOrderPage {
 			a.fail(w, r, apiInvalid("limit", "limit은 1에서 1000 사이여야 합니다.", "limit must be from 1 to 1000."))
 			return
 		}
@@ -741,19 +752,21 @@ func (a *API) listOrders(w http.ResponseWriter, r *http.Request, ch Channel) {
 		a.fail(w, r, apiInvalid("format", "format은 csv 또는 json입니다.", "format must be csv or json."))
 		return
 	}
-	if csvOut && f.Limit == 0 {
-		f.Limit = 1000
+	if csvOut {
+		a.writeOrdersCSV(w, r, ch, f)
+		return
 	}
 	orders, err := a.store.ListOrders(r.Context(), ch.ID, f)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if csvOut {
-		a.writeOrdersCSV(w, ch, orders)
-		return
+	out := map[string]any{"orders": orders}
+	// A full page may have more behind it; the last page may then come back empty.
+	if limit := cmp.Or(f.Limit, 100); len(orders) == limit {
+		out["next_before"] = orders[len(orders)-1].ID
 	}
-	apiWriteJSON(w, http.StatusOK, map[string]any{"orders": orders})
+	apiWriteJSON(w, http.StatusOK, out)
 }
 
 // apiAcceptsCSV reports whether an Accept header asks for text/csv before
@@ -788,10 +801,29 @@ var apiCSVHeader = []string{
 	"합계 Total (KRW)", "쿠폰 Coupon", "메모 Note",
 }
 
-// writeOrdersCSV writes orders as CSV, one row an order, with a UTF-8 byte
-// order mark: without it Excel reads the file as the local code page and
-// garbles the Korean.
-func (a *API) writeOrdersCSV(w http.ResponseWriter, ch Channel, orders []Order) {
+// writeOrdersCSV writes the orders f selects as CSV, one row an order, with
+// a UTF-8 byte order mark: without it Excel reads the file as the local code
+// page and garbles the Korean. Every order goes out, not one page (f.Limit,
+// if set, caps the rows): the stall's bookkeeping needs all of them. The
+// orders are read a.csvPage at a time, by id, so memory stays bounded
+// however many there are.
+func (a *API) writeOrdersCSV(w http.ResponseWriter, r *http.Request, ch Channel, f OrderFilter) {
+	left := f.Limit // 0: no cap
+	page := func() ([]Order, error) {
+		pf := f
+		pf.Limit = a.csvPage
+		if left > 0 {
+			pf.Limit = min(pf.Limit, left)
+		}
+		return a.store.ListOrders(r.Context(), ch.ID, pf)
+	}
+	// The first page is read before the header is sent, so a failing store
+	// still gets a JSON error.
+	orders, err := page()
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="orders-%s-%s.csv"`,
@@ -801,39 +833,67 @@ func (a *API) writeOrdersCSV(w http.ResponseWriter, ch Channel, orders []Order) 
 	cw := csv.NewWriter(w)
 	cw.UseCRLF = true // what Excel writes
 	_ = cw.Write(apiCSVHeader)
-	for _, o := range orders {
-		var items []string
-		qty := 0
-		for _, it := range o.Items {
-			items = append(items, fmt.Sprintf("%s x%d", it.Name, it.Qty))
-			qty += it.Qty
+	for {
+		for _, o := range orders {
+			_ = cw.Write(apiCSVRow(o))
 		}
-		opt := func(n int64) string {
-			if n == 0 {
-				return ""
+		if left > 0 {
+			if left -= len(orders); left <= 0 {
+				break
 			}
-			return strconv.FormatInt(n, 10)
 		}
-		_ = cw.Write([]string{
-			strconv.FormatInt(o.ID, 10),
-			o.CreatedAt.In(apiKST).Format("2006-01-02 15:04:05"),
-			apiStatusLabels[o.Status],
-			string(o.Status),
-			opt(o.BroadcastID),
-			apiCSVText(o.Buyer.Name),
-			apiCSVText(o.Buyer.Phone),
-			apiCSVText(strings.Join(items, ", ")),
-			strconv.Itoa(qty),
-			strconv.FormatInt(o.SubtotalWon, 10),
-			strconv.FormatInt(o.DiscountWon, 10),
-			strconv.FormatInt(o.TotalWon, 10),
-			opt(o.CouponID),
-			apiCSVText(o.Note),
-		})
+		if len(orders) < a.csvPage {
+			break
+		}
+		f.Before = orders[len(orders)-1].ID
+		if orders, err = page(); err != nil {
+			break
+		}
+		cw.Flush() // each page goes out before the next is read
 	}
 	cw.Flush()
-	if err := cw.Error(); err != nil {
-		a.log.Warn("write orders csv", "channel", ch.Slug, "err", err)
+	if err == nil {
+		err = cw.Error()
+	}
+	if err != nil {
+		if r.Context().Err() == nil { // else the client left: nothing to tell
+			a.log.Warn("write orders csv", "channel", ch.Slug, "err", err)
+		}
+		// The status is sent: abort the response, so the client sees a broken
+		// download rather than a file that looks complete and lacks orders.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// apiCSVRow is an order's row in the orders CSV.
+func apiCSVRow(o Order) []string {
+	var items []string
+	qty := 0
+	for _, it := range o.Items {
+		items = append(items, fmt.Sprintf("%s x%d", it.Name, it.Qty))
+		qty += it.Qty
+	}
+	opt := func(n int64) string {
+		if n == 0 {
+			return ""
+		}
+		return strconv.FormatInt(n, 10)
+	}
+	return []string{
+		strconv.FormatInt(o.ID, 10),
+		o.CreatedAt.In(apiKST).Format("2006-01-02 15:04:05"),
+		apiStatusLabels[o.Status],
+		string(o.Status),
+		opt(o.BroadcastID),
+		apiCSVText(o.Buyer.Name),
+		apiCSVText(o.Buyer.Phone),
+		apiCSVText(strings.Join(items, ", ")),
+		strconv.Itoa(qty),
+		strconv.FormatInt(o.SubtotalWon, 10),
+		strconv.FormatInt(o.DiscountWon, 10),
+		strconv.FormatInt(o.TotalWon, 10),
+		opt(o.CouponID),
+		apiCSVText(o.Note),
 	}
 }
 

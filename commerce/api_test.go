@@ -27,6 +27,7 @@ import (
 // apiEnv is a running API over a fresh store with two channels.
 type apiEnv struct {
 	s        *Store
+	api      *API
 	srv      *httptest.Server
 	dataDir  string
 	ch       Channel
@@ -54,6 +55,7 @@ func newAPIEnv(t *testing.T, newDB func(t *testing.T) storeOpener) *apiEnv {
 	}
 	e.key, e.studio, e.otherKey, e.otherTok = sec.StreamKey, sec.StudioToken, osec.StreamKey, osec.StudioToken
 	api := NewAPI(e.s, photos, nil)
+	e.api = api
 	var h http.Handler = api
 	if !apiUseOwnMux {
 		mux := http.NewServeMux()
@@ -199,6 +201,7 @@ func testAPI(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	t.Run("auth", func(t *testing.T) { testAPIAuth(t, newDB) })
 	t.Run("bad input", func(t *testing.T) { testAPIBadInput(t, newDB) })
 	t.Run("orders", func(t *testing.T) { testAPIOrders(t, newDB) })
+	t.Run("order pages", func(t *testing.T) { testAPIOrderPages(t, newDB) })
 	t.Run("broadcasts", func(t *testing.T) { testAPIBroadcasts(t, newDB) })
 	t.Run("photos", func(t *testing.T) { testAPIPhotos(t, newDB) })
 }
@@ -583,6 +586,139 @@ func testAPIOrders(t *testing.T, newDB func(t *testing.T) storeOpener) {
 			}
 		}
 	})
+}
+
+// testAPIOrderPages checks that the CSV export has every order, however
+// many pages it reads them in, and that the JSON listing's next_before walks
+// them all.
+func testAPIOrderPages(t *testing.T, newDB func(t *testing.T) storeOpener) {
+	e := newAPIEnv(t, newDB)
+	e.api.csvPage = 5 // several pages without placing thousands of orders
+	ctx := t.Context()
+	fish, err := e.s.CreateProduct(ctx, e.ch.ID, ProductInput{Name: "고등어", PriceWon: 5000, Stock: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := e.s.CreateViewer(ctx, e.ch.ID, "손님")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ov, _, _ := e.s.CreateViewer(ctx, e.other.ID, "남")
+	op, _ := e.s.CreateProduct(ctx, e.other.ID, ProductInput{Name: "배추", PriceWon: 3000, Stock: 1000})
+	var all, accepted []int64 // newest first, as listed
+	for i := range 23 {
+		o, err := e.s.PlaceOrder(ctx, fmt.Sprintf("o%d", i), v.ID, OrderInput{
+			Items: []ItemInput{{fish.ID, 1}}, Buyer: Buyer{fmt.Sprintf("손님 %d", i), "010-1234-5678"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append([]int64{o.ID}, all...)
+		if i%3 == 0 {
+			if _, err := e.s.SetOrderStatus(ctx, fmt.Sprintf("s%d", i), e.ch.ID, o.ID, StatusAccepted); err != nil {
+				t.Fatal(err)
+			}
+			accepted = append([]int64{o.ID}, accepted...)
+		}
+		// The other channel's orders interleave with ids of their own and stay out.
+		if _, err := e.s.PlaceOrder(ctx, fmt.Sprintf("x%d", i), ov.ID, OrderInput{
+			Items: []ItemInput{{op.ID, 1}}, Buyer: Buyer{"남", "01011112222"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	auth := "Bearer " + e.key
+
+	t.Run("csv", func(t *testing.T) {
+		for _, tt := range []struct {
+			name, query string
+			want        []int64
+		}{
+			{"all", "?format=csv", all},
+			{"filtered", "?format=csv&status=accepted", accepted},
+			{"limit", "?format=csv&limit=7", all[:7]},
+			{"limit at a page end", "?format=csv&limit=10", all[:10]},
+			{"before", fmt.Sprintf("?format=csv&before=%d", all[4]), all[5:]},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				r := e.do(t, apiReq{method: "GET", path: "/api/channels/kim-fish/orders" + tt.query, auth: auth})
+				if r.status != 200 || r.header.Get("Content-Type") != "text/csv; charset=utf-8" {
+					t.Fatalf("%d %v %s", r.status, r.header, r.body)
+				}
+				body, ok := bytes.CutPrefix(r.body, []byte("\xEF\xBB\xBF"))
+				if !ok {
+					t.Fatalf("no UTF-8 BOM: %q", r.body[:min(10, len(r.body))])
+				}
+				rows, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+				if err != nil {
+					t.Fatalf("parse csv: %v\n%s", err, body)
+				}
+				if len(rows) == 0 || !reflect.DeepEqual(rows[0], apiCSVHeader) {
+					t.Fatalf("header %q", rows)
+				}
+				var got []int64
+				for _, row := range rows[1:] {
+					var id int64
+					if _, err := fmt.Sscan(row[0], &id); err != nil {
+						t.Fatalf("row %q: %v", row, err)
+					}
+					got = append(got, id)
+				}
+				if !reflect.DeepEqual(got, tt.want) {
+					t.Errorf("orders %v, want %v (each once, newest first)", got, tt.want)
+				}
+			})
+		}
+	})
+
+	t.Run("json next_before", func(t *testing.T) {
+		for _, tt := range []struct {
+			name, query string
+			want        []int64
+		}{
+			{"all", "limit=4", all},
+			{"exact pages", "limit=23", all},
+			{"filtered", "limit=3&status=accepted", accepted},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				var got []int64
+				next := int64(0)
+				for pages := 0; ; pages++ {
+					if pages > len(all)+1 {
+						t.Fatalf("still paging after %d pages: %v", pages, got)
+					}
+					q := "?" + tt.query
+					if next != 0 {
+						q += fmt.Sprintf("&before=%d", next)
+					}
+					r := e.do(t, apiReq{method: "GET", path: "/api/channels/kim-fish/orders" + q, auth: auth})
+					if r.status != 200 {
+						t.Fatalf("%s: %d %s", q, r.status, r.body)
+					}
+					var out struct {
+						Orders     []Order `json:"orders"`
+						NextBefore *int64  `json:"next_before"`
+					}
+					r.decode(t, &out)
+					for _, o := range out.Orders {
+						got = append(got, o.ID)
+					}
+					if out.NextBefore == nil {
+						break
+					}
+					if len(out.Orders) == 0 || *out.NextBefore != out.Orders[len(out.Orders)-1].ID {
+						t.Fatalf("%s: next_before %d, want the page's last id", q, *out.NextBefore)
+					}
+					next = *out.NextBefore
+				}
+				if !reflect.DeepEqual(got, tt.want) {
+					t.Errorf("orders %v, want %v", got, tt.want)
+				}
+			})
+		}
+	})
+
+	for _, q := range []string{"?before=x", "?before=0", "?before=-3", "?format=csv&before=x"} {
+		e.do(t, apiReq{method: "GET", path: "/api/channels/kim-fish/orders" + q, auth: auth}).wantError(t, 400, "invalid")
+	}
 }
 
 func testAPIBroadcasts(t *testing.T, newDB func(t *testing.T) storeOpener) {

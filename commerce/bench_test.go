@@ -44,6 +44,9 @@ func benchStores(b *testing.B, run func(b *testing.B, s *Store)) {
 		}
 		defer s.Close()
 		run(b, s)
+		if s.claims.batches.Load() > 0 {
+			b.ReportMetric(float64(s.claims.claims.Load())/float64(s.claims.batches.Load()), "claims/commit")
+		}
 	})
 }
 

@@ -96,6 +96,31 @@ FROM broadcasts WHERE channel_id = ? AND ended_at IS NULL`), channelID))
 	return b, nil
 }
 
+// LiveChannels returns the slugs of the channels with a live broadcast, in
+// slug order. At start-up these are the broadcasts a previous process left
+// live: each either continues, when its publisher reconnects, or must be
+// ended.
+func (s *Store) LiveChannels(ctx context.Context) ([]string, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT c.slug FROM broadcasts b JOIN channels c ON c.id = b.channel_id
+WHERE b.ended_at IS NULL ORDER BY c.slug`)
+	if err != nil {
+		return nil, fmt.Errorf("live channels: %w", err)
+	}
+	defer rows.Close()
+	slugs := []string{}
+	for rows.Next() {
+		var slug string
+		if err := rows.Scan(&slug); err != nil {
+			return nil, fmt.Errorf("live channels: %w", err)
+		}
+		slugs = append(slugs, slug)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("live channels: %w", err)
+	}
+	return slugs, nil
+}
+
 // Broadcast returns the broadcast with the id, or an error wrapping
 // ErrNotFound.
 func (s *Store) Broadcast(ctx context.Context, broadcastID int64) (Broadcast, error) {

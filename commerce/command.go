@@ -88,7 +88,7 @@ type effectFunc[T any] func(ctx context.Context, tx *sql.Tx, now time.Time) (T, 
 //
 // The id must not be reused for another kind of command (ErrInvalid).
 func runCommand[T any](ctx context.Context, s *Store, actor, cmdID, kind string, effect effectFunc[T]) (T, error) {
-	return runCheckedCommand(ctx, s, actor, cmdID, kind, nil, effect)
+	return runCheckedCommand(ctx, s, actor, cmdID, kind, nil, effect, nil)
 }
 
 // precheckFunc is a command's first look, outside any transaction, at
@@ -122,7 +122,12 @@ func newRecordLookup(actor, cmdID string) *recordLookup {
 // that arrive after a coupon ran out are refused by one read, on
 // SQLite's read connections or in one PostgreSQL round trip, without
 // writing or waiting for a lock.
-func runCheckedCommand[T any](ctx context.Context, s *Store, actor, cmdID, kind string, precheck precheckFunc, effect effectFunc[T]) (T, error) {
+//
+// group, if not nil, does what runCommand's transaction would, in a group
+// transaction (see claimBatcher); it is used instead of effect when the
+// command has an id.
+func runCheckedCommand[T any](ctx context.Context, s *Store, actor, cmdID, kind string, precheck precheckFunc, effect effectFunc[T],
+	group func(ctx context.Context) (T, error)) (T, error) {
 	var (
 		res T
 		err error
@@ -151,8 +156,10 @@ func runCheckedCommand[T any](ctx context.Context, s *Store, actor, cmdID, kind 
 		}
 		switch {
 		case done:
+		case group != nil:
+			res, err = group(ctx)
 		case s.w != nil:
-			res, err = runCommandBatched(ctx, s, actor, cmdID, kind, effect)
+			res, err = runCommandBatched(ctx, s, s.w, actor, cmdID, kind, effect)
 		default:
 			res, err = runCommandPostgres(ctx, s, actor, cmdID, kind, effect)
 		}
@@ -218,14 +225,14 @@ func (s *Store) recordReply(ctx context.Context, q querier, actor, cmdID, kind, 
 	return true, nil
 }
 
-// runCommandBatched runs a command as one write of the SQLite writer's
-// group transaction, with a savepoint to undo the effect alone.
-func runCommandBatched[T any](ctx context.Context, s *Store, actor, cmdID, kind string, effect effectFunc[T]) (T, error) {
+// runCommandBatched runs a command as one write of w's group transaction,
+// with a savepoint to undo the effect alone.
+func runCommandBatched[T any](ctx context.Context, s *Store, w *writer, actor, cmdID, kind string, effect effectFunc[T]) (T, error) {
 	var (
 		res     T
 		outcome error
 	)
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var zero T
 		res, outcome = zero, nil
 		now := s.timestamp()

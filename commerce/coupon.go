@@ -113,7 +113,14 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 // wrapping ErrNotFound (no such coupon in the viewer's channel),
 // ErrBanned, ErrAlreadyClaimed, ErrClosed, ErrExpired or ErrSoldOut.
 func (s *Store) ClaimCoupon(ctx context.Context, cmdID string, viewerID, couponID int64) (ClaimResult, error) {
-	return runCheckedCommand(ctx, s, viewerActor(viewerID), cmdID, "claim coupon",
+	actor := viewerActor(viewerID)
+	var group func(ctx context.Context) (ClaimResult, error)
+	if s.claims != nil {
+		group = func(ctx context.Context) (ClaimResult, error) {
+			return s.claims.claim(ctx, actor, cmdID, viewerID, couponID)
+		}
+	}
+	return runCheckedCommand(ctx, s, actor, cmdID, "claim coupon",
 		func(ctx context.Context, q querier, now time.Time, rec *recordLookup) error {
 			l, err := s.lookAtClaim(ctx, q, rec, viewerID, couponID)
 			if err != nil {
@@ -123,7 +130,7 @@ func (s *Store) ClaimCoupon(ctx context.Context, cmdID string, viewerID, couponI
 		},
 		func(ctx context.Context, tx *sql.Tx, now time.Time) (ClaimResult, error) {
 			return s.claimCoupon(ctx, tx, now, viewerID, couponID)
-		})
+		}, group)
 }
 
 // claimLook is what a claim needs to know about its viewer and coupon.

@@ -496,8 +496,15 @@ type OrderFilter struct {
 	Status      OrderStatus
 	BroadcastID int64
 	ViewerID    int64
-	Limit       int // newest first; 100 if not positive, at most 1000
+	// Before selects the orders with a smaller id: set to the last id of a
+	// page, it gives the next page. Paging by id (keyset), not by offset,
+	// neither skips nor repeats an order when new ones are placed meanwhile.
+	Before int64
+	Limit  int // newest first; 100 if not positive, at most MaxOrderPage
 }
+
+// MaxOrderPage is the most orders ListOrders returns at once.
+const MaxOrderPage = 1000
 
 // ListOrders returns the channel's orders that f selects, newest first,
 // with their items.
@@ -515,11 +522,14 @@ func (s *Store) ListOrders(ctx context.Context, channelID int64, f OrderFilter) 
 	if f.ViewerID != 0 {
 		where, args = append(where, "o.viewer_id = ?"), append(args, f.ViewerID)
 	}
+	if f.Before != 0 {
+		where, args = append(where, "o.id < ?"), append(args, f.Before)
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	args = append(args, min(limit, 1000))
+	args = append(args, min(limit, MaxOrderPage))
 	rows, err := s.rdb.QueryContext(ctx, s.dialect.rebind(`SELECT `+orderColumns+orderFrom+`
 WHERE `+strings.Join(where, " AND ")+` ORDER BY o.id DESC LIMIT ?`), args...)
 	if err != nil {

@@ -39,7 +39,9 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", where, err)
 	}
-	return &Store{db: db, rdb: db, dialect: dialectPostgres, now: time.Now}, nil
+	s := &Store{db: db, rdb: db, dialect: dialectPostgres, now: time.Now}
+	s.claims = startClaimBatcher(s)
+	return s, nil
 }
 
 // parsePostgresDSN parses dsn for pgx, taking out the pool size, which is

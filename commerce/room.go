@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // RoomOptions tunes the live rooms. The zero value of a field means its
@@ -23,15 +25,17 @@ type RoomOptions struct {
 	SendQueue       int           // droppable events (chat, likes, viewers) queued per connection; 256
 	MaxQueued       int           // messages queued per connection before it is dropped as too slow; 1024
 	Coalesce        time.Duration // likes and viewers events go out at most once per this; 500 ms
-	ChatBurst       int           // chat messages a viewer may send at once; 5
+	ChatBurst       int           // chat messages a viewer (all its connections together) may send at once; 5
 	ChatEvery       time.Duration // and then one more per this; 2 s (5 per 10 s)
-	LikesPerSecond  int           // likes one connection may send per second; 20 (more are ignored)
+	LikesPerSecond  int           // likes a viewer may send per second, all its connections together; 20 (more are ignored)
 	// BannedWords are refused in chat on every channel; nil means
 	// DefaultBannedWords. ChannelBannedWords adds words per channel slug.
 	BannedWords        []string
 	ChannelBannedWords map[string][]string
 	// Logger receives the rooms' logs; slog.Default() if nil.
 	Logger *slog.Logger
+	// Metrics, if not nil, gets the rooms' Prometheus collectors.
+	Metrics prometheus.Registerer
 }
 
 // DefaultBannedWords are refused in chat unless RoomOptions.BannedWords
@@ -75,9 +79,10 @@ func (o RoomOptions) withDefaults() RoomOptions {
 // Create it with NewRooms, mount ServeWS, and Close it once when the server
 // stops.
 type Rooms struct {
-	store *Store
-	opts  RoomOptions
-	log   *slog.Logger
+	store   *Store
+	opts    RoomOptions
+	log     *slog.Logger
+	metrics *roomMetrics
 
 	mu     sync.Mutex // guards rooms, conns, closed
 	rooms  map[string]*liveRoom
@@ -88,12 +93,16 @@ type Rooms struct {
 }
 
 // NewRooms returns the live rooms of the channels in store.
-func NewRooms(store *Store, opts RoomOptions) *Rooms {
+func NewRooms(store *Store, opts RoomOptions) (*Rooms, error) {
 	opts = opts.withDefaults()
-	return &Rooms{
-		store: store, opts: opts, log: opts.Logger,
-		rooms: map[string]*liveRoom{}, conns: map[*wsClient]struct{}{},
+	m, err := newRoomMetrics(opts.Metrics)
+	if err != nil {
+		return nil, err
 	}
+	return &Rooms{
+		store: store, opts: opts, log: opts.Logger, metrics: m,
+		rooms: map[string]*liveRoom{}, conns: map[*wsClient]struct{}{},
+	}, nil
 }
 
 // acquire returns the channel's room, starting it if needed, with one more
@@ -222,6 +231,8 @@ type liveRoom struct {
 	stockDirty map[int64]bool
 	stockKick  chan struct{} // cap 1: wake the stock reader
 
+	limits *viewerLimits // chat and like allowances per viewer; safe for the readers
+
 	// Owned by run.
 	clients      map[*wsClient]clientInfo
 	live         bool
@@ -256,6 +267,7 @@ func newLiveRoom(rs *Rooms, ch Channel) *liveRoom {
 		stockKick:  make(chan struct{}, 1),
 		clients:    map[*wsClient]clientInfo{},
 		coupons:    map[int64]*Coupon{},
+		limits:     newViewerLimits(rs.opts),
 	}
 }
 
@@ -366,17 +378,19 @@ func (r *liveRoom) setEnded(broadcastID int64) {
 // client, the others are kept (a client too slow for those is dropped).
 // Messages with the same non-empty key replace each other in a queue.
 func (r *liveRoom) send(msg []byte, key string, droppable bool) {
+	now := time.Now()
 	for c := range r.clients {
-		c.q.push(msg, key, droppable)
+		c.q.push(msg, key, droppable, now)
 	}
 }
 
 // sendTo queues msg, undroppable, for the merchant's connections and those
 // of viewerID.
 func (r *liveRoom) sendTo(viewerID int64, msg []byte) {
+	now := time.Now()
 	for c, info := range r.clients {
 		if info.merchant || info.viewerID == viewerID {
-			c.q.push(msg, "", false)
+			c.q.push(msg, "", false, now)
 		}
 	}
 }
@@ -389,7 +403,7 @@ func (r *liveRoom) join(c *wsClient, info clientInfo, reply func(roomState) []by
 	}
 	r.clients[c] = info
 	msg := reply(r.state())
-	c.q.push(msg, "", false)
+	c.q.push(msg, "", false, time.Now())
 	return msg
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestRoomWS runs the websocket room against every backend.
@@ -28,6 +29,8 @@ func TestRoomWS(t *testing.T) {
 		{"bad input", testWSBadInput},
 		{"slow client", testWSSlowClient},
 		{"reap and limits", testWSReapAndLimits},
+		{"limits per viewer", testWSViewerLimits},
+		{"mute event", testWSMuteEvent},
 	}
 	for _, backend := range []struct {
 		name  string
@@ -63,7 +66,12 @@ func newWSEnv(t *testing.T, newDB func(t *testing.T) storeOpener, opts RoomOptio
 	if e.ch, e.sec, err = e.s.CreateChannel(t.Context(), "kim-fish", "김씨네 생선가게"); err != nil {
 		t.Fatal(err)
 	}
-	e.rooms = NewRooms(e.s, opts)
+	if opts.Metrics == nil {
+		opts.Metrics = prometheus.NewRegistry()
+	}
+	if e.rooms, err = NewRooms(e.s, opts); err != nil {
+		t.Fatal(err)
+	}
 	if e.b, err = e.rooms.BroadcastStarted(t.Context(), e.ch.Slug); err != nil {
 		t.Fatal(err)
 	}
@@ -666,6 +674,180 @@ func (c *wsTestClient) awaitClose() (int, string) {
 			c.t.Fatalf("connection ended without a close frame: %v", err)
 		case <-timeout:
 			c.t.Fatal("awaiting close: timed out")
+		}
+	}
+}
+
+// testWSViewerLimits checks that a viewer's connections share one chat and
+// like allowance, and that another viewer's is its own.
+func testWSViewerLimits(t *testing.T, newDB func(t *testing.T) storeOpener) {
+	// No refill within the test: only the burst counts. One like per second
+	// refills after a second, far longer than two round trips here.
+	e := newWSEnv(t, newDB, RoomOptions{ChatBurst: 5, ChatEvery: time.Hour, LikesPerSecond: 1}, nil)
+	a1 := e.dial(t, dialOpt{})
+	tok := a1.hello("여러 탭 손님")["viewer_token"].(string)
+	a2 := e.dial(t, dialOpt{})
+	if r := a2.do("hello", map[string]any{"viewer_token": tok}, true); r["viewer_token"] != tok {
+		t.Fatalf("resumed hello: %v", r)
+	}
+	b := e.dial(t, dialOpt{})
+	b.hello("다른 손님")
+
+	steps := []struct {
+		name     string
+		c        *wsTestClient
+		typ      string
+		wantCode string // "" for ok
+	}{
+		{"first tab 1", a1, "chat.send", ""},
+		{"first tab 2", a1, "chat.send", ""},
+		{"first tab 3", a1, "chat.send", ""},
+		{"second tab 4", a2, "chat.send", ""},
+		{"second tab 5", a2, "chat.send", ""},
+		{"second tab 6th of the viewer", a2, "chat.send", "rate_limited"},
+		{"first tab 7th of the viewer", a1, "chat.send", "rate_limited"},
+		{"other viewer unaffected", b, "chat.send", ""},
+		{"like first tab", a1, "like", ""},
+		{"like second tab shares it", a2, "like", "rate_limited"},
+		{"like other viewer", b, "like", ""},
+	}
+	for i, st := range steps {
+		fields := map[string]any{"text": fmt.Sprintf("메시지 %d", i)}
+		if st.typ == "like" {
+			fields = nil
+		}
+		r := st.c.reply(st.c.send(st.typ, fields))
+		if st.wantCode == "" && r["ok"] != true || st.wantCode != "" && errCode(r) != st.wantCode {
+			t.Fatalf("%s: reply %v, want code %q", st.name, r, st.wantCode)
+		}
+	}
+	// A third connection of the same viewer gets no fresh allowance either.
+	a3 := e.dial(t, dialOpt{})
+	a3.do("hello", map[string]any{"viewer_token": tok}, true)
+	if r := a3.do("chat.send", map[string]any{"text": "새 탭"}, false); errCode(r) != "rate_limited" {
+		t.Fatalf("chat from a new tab of a limited viewer: %v", r)
+	}
+}
+
+// testWSMuteEvent checks that viewer.mute tells the muted viewer's
+// connections and the merchant's at once, and nobody else.
+func testWSMuteEvent(t *testing.T, newDB func(t *testing.T) storeOpener) {
+	e := newWSEnv(t, newDB, RoomOptions{}, nil)
+	m := e.dial(t, dialOpt{token: e.sec.StreamKey})
+	m.hello("사장님")
+	v1 := e.dial(t, dialOpt{})
+	h := v1.hello("시끄러운 손님")
+	vid := num(h["viewer_id"])
+	v2 := e.dial(t, dialOpt{})
+	v2.do("hello", map[string]any{"viewer_token": h["viewer_token"]}, true)
+	other := e.dial(t, dialOpt{})
+	other.hello("조용한 손님")
+
+	isMuted := func(m map[string]any) bool { return m["type"] == "viewer.muted" }
+	tests := []struct {
+		name     string
+		minutes  int
+		wantTime bool
+	}{
+		{"mute", 5, true},
+		{"unmute", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, c := range []*wsTestClient{m, v1, v2, other} {
+				c.t = t
+			}
+			before := time.Now()
+			r := m.do("viewer.mute", map[string]any{"viewer_id": vid, "minutes": tt.minutes}, true)
+			for _, c := range []*wsTestClient{v1, v2, m} {
+				ev := c.await("viewer.muted", isMuted)
+				if num(ev["viewer_id"]) != vid {
+					t.Fatalf("viewer.muted %v, want viewer_id %d", ev, vid)
+				}
+				raw, has := ev["muted_until"]
+				if !has {
+					t.Fatalf("viewer.muted %v has no muted_until", ev)
+				}
+				if !tt.wantTime {
+					if raw != nil {
+						t.Fatalf("viewer.muted after unmute: %v, want muted_until null", ev)
+					}
+					continue
+				}
+				s, _ := raw.(string)
+				until, err := time.Parse(time.RFC3339, s)
+				if err != nil {
+					t.Fatalf("viewer.muted muted_until %q: %v", raw, err)
+				}
+				want := before.Add(time.Duration(tt.minutes) * time.Minute)
+				if until.Before(want.Add(-time.Second)) || until.After(want.Add(time.Minute)) {
+					t.Fatalf("viewer.muted until %v, want about %v", until, want)
+				}
+				if replied, _ := time.Parse(time.RFC3339, r["muted_until"].(string)); !replied.Equal(until) {
+					t.Fatalf("viewer.muted until %v, the reply says %v", until, r["muted_until"])
+				}
+			}
+			// An event to all, sent after the mute's: once the other
+			// viewer has it, it would have had viewer.muted before.
+			m.do("notice.set", map[string]any{"text": tt.name}, true)
+			other.await("notice", isType("notice"))
+			for _, ev := range other.backlog {
+				if isMuted(ev) {
+					t.Fatalf("another viewer got %v", ev)
+				}
+			}
+		})
+	}
+	// The muted state holds: a mute, then chat refused, as before.
+	m.t, v1.t = t, t
+	m.do("viewer.mute", map[string]any{"viewer_id": vid, "minutes": 1}, true)
+	v1.await("viewer.muted", isMuted)
+	if r := v1.do("chat.send", map[string]any{"text": "왜요"}, false); errCode(r) != "muted" {
+		t.Fatalf("chat after viewer.muted: %v", r)
+	}
+}
+
+// TestRoomViewerLimits checks the per-viewer buckets and their sweep on a
+// made-up clock.
+func TestRoomViewerLimits(t *testing.T) {
+	o := RoomOptions{ChatBurst: 2, ChatEvery: time.Second, LikesPerSecond: 1}.withDefaults()
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	l := newViewerLimits(o)
+	if l.sweepEvery != 2*time.Second {
+		t.Fatalf("sweepEvery %v, want 2s (the chat bucket's refill)", l.sweepEvery)
+	}
+	steps := []struct {
+		name     string
+		at       time.Duration // since t0
+		viewer   int64
+		like     bool
+		want     bool
+		wantSize int // entries after the step
+	}{
+		{"first chat", 0, 1, false, true, 1},
+		{"second chat", 0, 1, false, true, 1},
+		{"burst spent", 0, 1, false, false, 1},
+		{"other viewer", 0, 2, false, true, 2},
+		{"likes apart from chat", 0, 1, true, true, 2},
+		{"like spent", 500 * time.Millisecond, 1, true, false, 2},
+		{"one chat refilled", 1500 * time.Millisecond, 1, false, true, 2},
+		// The sweep at 2 s finds viewer 2 full again and drops it; viewer 1's
+		// chat is at 1 of 2 and stays.
+		{"sweep keeps the not yet full", 2 * time.Second, 1, false, true, 1},
+		{"kept entry still spent", 2 * time.Second, 1, false, false, 1},
+		{"sweep later drops it too", 10 * time.Second, 3, false, true, 1},
+		{"a dropped viewer starts full", 10 * time.Second, 1, false, true, 2},
+	}
+	for _, st := range steps {
+		allow := l.allowChat
+		if st.like {
+			allow = l.allowLike
+		}
+		if got := allow(st.viewer, t0.Add(st.at)); got != st.want {
+			t.Fatalf("%s: allowed %v, want %v", st.name, got, st.want)
+		}
+		if n := l.size(); n != st.wantSize {
+			t.Fatalf("%s: %d entries, want %d", st.name, n, st.wantSize)
 		}
 	}
 }

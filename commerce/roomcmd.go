@@ -114,6 +114,7 @@ func transient(code string) bool {
 // handle answers one client message with exactly one reply.
 func (c *wsClient) handle(msg []byte) {
 	var env envelope
+	defer c.rs.metrics.commandDone(&env.Type, time.Now())
 	if err := json.Unmarshal(msg, &env); err != nil {
 		c.reply(nil, errReply(nil, toReplyError(c.lang, &roomError{code: codeBadJSON})))
 		return
@@ -124,7 +125,7 @@ func (c *wsClient) handle(msg []byte) {
 		return
 	}
 	if old, ok := c.replies.get(cmdID); ok {
-		c.q.push(old, "", false)
+		c.q.push(old, "", false, time.Now())
 		return
 	}
 	fail := func(err error) {
@@ -338,7 +339,9 @@ func (c *wsClient) chatSend(ctx context.Context, cmdID string, body []byte) (any
 	if err != nil {
 		return nil, nil, err
 	}
-	if !c.chat.allow(time.Now()) {
+	// Per viewer, not per connection: more tabs or reconnecting must not
+	// buy more chat.
+	if !c.room.limits.allowChat(c.viewer.ID, time.Now()) {
 		return nil, nil, &roomError{code: codeRateLimited}
 	}
 	m, err := c.rs.store.AddChat(ctx, cmdID, c.viewer.ID, bid, text)
@@ -363,7 +366,7 @@ func (c *wsClient) like(ctx context.Context, cmdID string, body []byte) (any, fu
 	if _, err := c.liveID(); err != nil {
 		return nil, nil, err
 	}
-	if !c.likes.allow(time.Now()) {
+	if !c.room.limits.allowLike(c.viewer.ID, time.Now()) {
 		return nil, nil, &roomError{code: codeRateLimited}
 	}
 	return struct{}{}, c.room.like, nil
@@ -554,10 +557,19 @@ func (c *wsClient) viewerMute(ctx context.Context, cmdID string, body []byte) (a
 	if err != nil {
 		return nil, nil, err
 	}
+	// The viewer hears of it at once, not at its next refused chat.send,
+	// so that its page can grey out the chat box (and the merchant's other
+	// connections see the change).
+	ev := viewerMutedEvent{ViewerID: v.ID}
+	if !v.MutedUntil.IsZero() {
+		t := v.MutedUntil.UTC()
+		ev.MutedUntil = &t
+	}
+	msg := roomEvent("viewer.muted", ev)
 	return struct {
 		ViewerID   int64     `json:"viewer_id"`
 		MutedUntil time.Time `json:"muted_until"`
-	}{v.ID, v.MutedUntil}, nil, nil
+	}{v.ID, v.MutedUntil}, func() { c.room.sendTo(v.ID, msg) }, nil
 }
 
 func (c *wsClient) noticeSet(ctx context.Context, cmdID string, body []byte) (any, func(), error) {

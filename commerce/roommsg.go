@@ -51,6 +51,10 @@ type (
 	orderEvent struct {
 		Order Order `json:"order"`
 	}
+	viewerMutedEvent struct {
+		ViewerID   int64      `json:"viewer_id"`
+		MutedUntil *time.Time `json:"muted_until"` // nil: unmuted
+	}
 )
 
 // roomState is the room as the hello reply shows it.

@@ -35,6 +35,7 @@ type Store struct {
 	dialect dialect
 	now     func() time.Time // time.Now; replaced in tests
 	w       *writer          // SQLite's group-commit writer; nil on PostgreSQL
+	claims  *claimBatcher    // PostgreSQL's group commit for coupon claims; nil on SQLite
 
 	closeOnce sync.Once
 	closeErr  error
@@ -233,6 +234,9 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		if s.w != nil {
 			s.w.stop()
+		}
+		if s.claims != nil {
+			s.claims.stop()
 		}
 		err := s.db.Close()
 		if s.rdb != s.db {

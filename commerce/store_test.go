@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -323,6 +324,49 @@ func testStoreContract(t *testing.T, newDB func(t *testing.T) storeOpener) {
 			if got := schemaVersions(t, s); !equalInts(got, want) {
 				t.Errorf("store %d: schema versions = %v, want %v", i, got, want)
 			}
+		}
+	})
+
+	t.Run("live channels", func(t *testing.T) {
+		s := newDB(t)(t)
+		ctx := t.Context()
+		got, err := s.LiveChannels(ctx)
+		if err != nil || len(got) != 0 {
+			t.Fatalf("LiveChannels on an empty store = %v, %v; want none", got, err)
+		}
+		ids := map[string]int64{}
+		for _, slug := range []string{"lee-veg", "kim-fish", "park-rice"} {
+			ch, _, err := s.CreateChannel(ctx, slug, slug)
+			if err != nil {
+				t.Fatalf("CreateChannel %s: %v", slug, err)
+			}
+			ids[slug] = ch.ID
+		}
+		// kim-fish: live; lee-veg: one ended, one live; park-rice: ended only.
+		var ended []Broadcast
+		for _, slug := range []string{"lee-veg", "park-rice"} {
+			b, err := s.StartBroadcast(ctx, ids[slug], "", false)
+			if err != nil {
+				t.Fatalf("StartBroadcast %s: %v", slug, err)
+			}
+			ended = append(ended, b)
+		}
+		for _, b := range ended {
+			if _, err := s.EndBroadcast(ctx, b.ChannelID, b.ID); err != nil {
+				t.Fatalf("EndBroadcast: %v", err)
+			}
+		}
+		for _, slug := range []string{"lee-veg", "kim-fish"} {
+			if _, err := s.StartBroadcast(ctx, ids[slug], "", slug == "kim-fish"); err != nil {
+				t.Fatalf("StartBroadcast %s: %v", slug, err)
+			}
+		}
+		got, err = s.LiveChannels(ctx)
+		if err != nil {
+			t.Fatalf("LiveChannels: %v", err)
+		}
+		if want := []string{"kim-fish", "lee-veg"}; !slices.Equal(got, want) {
+			t.Errorf("LiveChannels = %v, want %v", got, want)
 		}
 	})
 

@@ -50,7 +50,7 @@ func (rs *Rooms) ServeWS(w http.ResponseWriter, r *http.Request) {
 	// The default CheckOrigin refuses pages of other sites: a viewer's
 	// browser must not be driven into the room by someone else's page.
 	up := websocket.Upgrader{ReadBufferSize: 4 << 10, WriteBufferSize: 4 << 10}
-	conn, err := up.Upgrade(w, r, nil)
+	conn, err := up.Upgrade(&corkingWriter{ResponseWriter: w}, r, nil)
 	if err != nil {
 		return // Upgrade has answered
 	}
@@ -81,6 +81,7 @@ func (rs *Rooms) track(c *wsClient) bool {
 		return false
 	}
 	rs.conns[c] = struct{}{}
+	rs.metrics.connections.Inc()
 	return true
 }
 
@@ -88,6 +89,7 @@ func (rs *Rooms) untrack(c *wsClient) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	delete(rs.conns, c)
+	rs.metrics.connections.Dec()
 }
 
 // wsClient is one websocket connection. Its reader goroutine (serve) reads
@@ -112,8 +114,6 @@ type wsClient struct {
 	// connection, so that a claim of a sold-out coupon can be refused without the store
 	// only when the reply cannot be "already claimed" or a recorded grant.
 	claimed map[int64]bool
-	chat    tokenBucket
-	likes   tokenBucket
 }
 
 func newWSClient(rs *Rooms, room *liveRoom, conn *websocket.Conn, merchant bool, lang string) *wsClient {
@@ -123,10 +123,8 @@ func newWSClient(rs *Rooms, room *liveRoom, conn *websocket.Conn, merchant bool,
 		log:     rs.log.With("channel", room.channel.Slug, "remote", conn.RemoteAddr().String()),
 		done:    make(chan struct{}),
 		replies: replyCache{max: 256},
-		chat:    tokenBucket{burst: float64(o.ChatBurst), every: o.ChatEvery},
-		likes:   tokenBucket{burst: float64(o.LikesPerSecond), every: time.Second / time.Duration(o.LikesPerSecond)},
 	}
-	c.q.init(o.SendQueue, o.MaxQueued)
+	c.q.init(o.SendQueue, o.MaxQueued, rs.metrics)
 	return c
 }
 
@@ -210,7 +208,15 @@ func (c *wsClient) write() {
 	o := c.rs.opts
 	ping := time.NewTicker(o.PingInterval)
 	defer ping.Stop()
-	var batch [][]byte
+	var (
+		batch []queued
+		n     uint
+	)
+	cork, _ := c.conn.NetConn().(*corkConn)
+	fail := func(err error) {
+		c.log.Debug("websocket write", "err", err)
+		c.conn.Close()
+	}
 	for {
 		select {
 		case <-c.done:
@@ -226,14 +232,35 @@ func (c *wsClient) write() {
 			// One deadline for the batch: a clock read and timer reset per message was a
 			// visible share of a chat fan-out's CPU.
 			c.conn.SetWriteDeadline(time.Now().Add(o.WriteTimeout))
-			for _, msg := range batch {
-				if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
-					c.log.Debug("websocket write", "err", err)
-					c.conn.Close()
+			if cork != nil {
+				cork.cork()
+			}
+			for _, m := range batch {
+				if err := c.conn.WriteMessage(websocket.TextMessage, m.msg); err != nil {
+					fail(err)
+					return
+				}
+				if cork != nil {
+					if err := cork.spill(); err != nil {
+						fail(err)
+						return
+					}
+				}
+			}
+			if cork != nil {
+				if err := cork.uncork(); err != nil {
+					fail(err)
 					return
 				}
 			}
+			for _, m := range batch {
+				if n++; n%16 == 0 {
+					c.rs.metrics.delivery.Observe(time.Since(m.at).Seconds())
+				}
+			}
+			clear(batch)
 			if tooSlow {
+				c.rs.metrics.tooSlow.Inc()
 				c.log.Warn("websocket client too slow, dropped", "queued", o.MaxQueued)
 				c.closeWith(websocket.ClosePolicyViolation, "too slow")
 				c.conn.Close()
@@ -256,7 +283,7 @@ func (c *wsClient) reply(key []byte, msg []byte) {
 	if key != nil {
 		c.replies.put(string(key), msg)
 	}
-	c.q.push(msg, "", false)
+	c.q.push(msg, "", false, time.Now())
 }
 
 // sendQueue is a connection's bounded queue of outgoing messages. Events
@@ -274,19 +301,23 @@ type sendQueue struct {
 	soft      int
 	hard      int
 	ready     chan struct{} // cap 1: something to take
+	metrics   *roomMetrics
 }
 
 type queued struct {
 	msg       []byte
 	key       string
 	droppable bool
+	at        time.Time // when it was queued (a replacement keeps the first time)
 }
 
-func (q *sendQueue) init(soft, hard int) {
-	q.soft, q.hard, q.ready = soft, hard, make(chan struct{}, 1)
+func (q *sendQueue) init(soft, hard int, m *roomMetrics) {
+	q.soft, q.hard, q.ready, q.metrics = soft, hard, make(chan struct{}, 1), m
 }
 
-func (q *sendQueue) push(msg []byte, key string, droppable bool) {
+// push queues msg, queued at at (the caller's clock read, one for all the
+// connections an event goes to).
+func (q *sendQueue) push(msg []byte, key string, droppable bool, at time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.tooSlow {
@@ -309,11 +340,12 @@ func (q *sendQueue) push(msg []byte, key string, droppable bool) {
 					q.msgs = append(q.msgs[:i], q.msgs[i+1:]...)
 					q.droppable--
 					q.dropped++
+					q.metrics.dropped.Inc()
 					break
 				}
 			}
 		}
-		q.msgs = append(q.msgs, queued{msg: msg, key: key, droppable: droppable})
+		q.msgs = append(q.msgs, queued{msg: msg, key: key, droppable: droppable, at: at})
 		if droppable {
 			q.droppable++
 		}
@@ -329,12 +361,10 @@ func (q *sendQueue) push(msg []byte, key string, droppable bool) {
 
 // take appends the queued messages to batch and empties the queue; tooSlow
 // reports the connection must be closed after they are sent.
-func (q *sendQueue) take(batch [][]byte) (_ [][]byte, tooSlow bool) {
+func (q *sendQueue) take(batch []queued) (_ []queued, tooSlow bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for _, m := range q.msgs {
-		batch = append(batch, m.msg)
-	}
+	batch = append(batch, q.msgs...)
 	clear(q.msgs)
 	q.msgs, q.droppable = q.msgs[:0], 0
 	return batch, q.tooSlow
@@ -372,26 +402,4 @@ func (rc *replyCache) put(id string, msg []byte) {
 	}
 	rc.byID[id] = msg
 	rc.order = append(rc.order, id)
-}
-
-// tokenBucket allows burst events at once and one more per every.
-type tokenBucket struct {
-	burst  float64
-	every  time.Duration
-	tokens float64
-	last   time.Time
-}
-
-func (b *tokenBucket) allow(now time.Time) bool {
-	if b.last.IsZero() {
-		b.tokens = b.burst
-	} else {
-		b.tokens = min(b.burst, b.tokens+float64(now.Sub(b.last))/float64(b.every))
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

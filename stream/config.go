@@ -46,9 +46,12 @@ type Config struct {
 	SocketBuffer int
 }
 
+// DefaultGrace is Config.Grace when left 0.
+const DefaultGrace = 30 * time.Second
+
 func (c *Config) setDefaults() {
 	if c.Grace == 0 {
-		c.Grace = 30 * time.Second
+		c.Grace = DefaultGrace
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = 20 * time.Second

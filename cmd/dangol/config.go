@@ -101,7 +101,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) (string, bool)) (*config,
 	str(&publicIPs, "public-ip", "DANGOL_PUBLIC_IP", "", "public IP address(es), comma-separated, announced instead of local ones (NAT 1:1)")
 	str(&turn, "turn", "DANGOL_TURN", "", "STUN/TURN servers handed to clients, comma-separated: stun:host:port, turn:user:pass@host:port?transport=udp")
 	boolean(&c.Loopback, "loopback", "DANGOL_LOOPBACK", "offer 127.0.0.1 media candidates (same-machine clients, tests)")
-	dur(&c.Grace, "grace", "DANGOL_GRACE", 30*time.Second, "how long a broadcast waits for its publisher to reconnect")
+	dur(&c.Grace, "grace", "DANGOL_GRACE", 30*time.Second, "how long a broadcast waits for its publisher to reconnect, also after a restart")
 	dur(&c.ConnectTimout, "connect-timeout", "DANGOL_CONNECT_TIMEOUT", 20*time.Second, "how long a session may take to connect")
 	num(&c.MaxViewers, "max-viewers", "DANGOL_MAX_VIEWERS", 1000, "viewers on the whole server; 0 no limit")
 	num(&c.MaxPerChannel, "max-viewers-per-channel", "DANGOL_MAX_VIEWERS_PER_CHANNEL", 500, "viewers per channel; 0 no limit")

@@ -50,11 +50,20 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	}
 	defer store.Close()
 
-	rooms := commerce.NewRooms(store, commerce.RoomOptions{Logger: log.With("component", "room")})
-	lifecycle := startLifecycle(rooms, log)
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
+
+	rooms, err := commerce.NewRooms(store, commerce.RoomOptions{Logger: log.With("component", "room"), Metrics: reg})
+	if err != nil {
+		return fmt.Errorf("live rooms: %w", err)
+	}
+	// Read before the media server starts, so every channel listed was left live by a previous
+	// process (killed mid-broadcast), not started by this one.
+	orphans, err := store.LiveChannels(ctx)
+	if err != nil {
+		return fmt.Errorf("find live broadcasts: %w", err)
+	}
+	lifecycle := newLifecycle(rooms, log)
 
 	tcpAddr := ""
 	if cfg.TCPPort >= 0 {
@@ -75,11 +84,15 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("start media server: %w", err)
 	}
-	// Closed in this order: the media sessions (their last events still reach the rooms),
-	// then the rooms' websockets, then the store.
+	// Closed in this order: the orphan sweep (a shutdown is no reason to end a broadcast whose
+	// phone may reconnect to the next process), the media sessions (their last events still
+	// reach the rooms), then the rooms' websockets, then the store.
 	defer rooms.Close()
 	defer lifecycle.stop()
 	defer media.Close()
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	defer stopSweep()
+	lifecycle.start(sweepCtx, orphans, publisherGrace(cfg), media.Live)
 
 	pages, err := web.Handler(web.Options{Dir: cfg.WebDir})
 	if err != nil {
@@ -180,31 +193,117 @@ func mapStoreErr(err error) error {
 // lifecycle carries the media server's broadcast events to the live rooms, in order, on a
 // goroutine of its own: starting or ending a broadcast writes to the store, which the media
 // path must not wait for.
+//
+// It also ends the orphans: broadcasts a killed process left live in the store. The
+// merchant's phone usually reconnects within the publisher grace period, and its
+// BroadcastStarted carries on with the same broadcast; if no publisher is there once the grace
+// has passed, the orphan is ended as the media server would have (live off, coupons closed).
+// Sweeping on the events goroutine orders it with the events: once any event arrived for a
+// channel, the media server owns its broadcast and the sweep leaves it alone.
+//
+// Lifecycle: newLifecycle, pass send to the media server, start once it exists, stop after
+// it closed.
 type lifecycle struct {
+	rooms  *commerce.Rooms
+	log    *slog.Logger
 	events chan stream.Event
 	done   chan struct{}
 }
 
-func startLifecycle(rooms *commerce.Rooms, log *slog.Logger) *lifecycle {
-	l := &lifecycle{events: make(chan stream.Event, 64), done: make(chan struct{})}
+func newLifecycle(rooms *commerce.Rooms, log *slog.Logger) *lifecycle {
+	return &lifecycle{rooms: rooms, log: log, events: make(chan stream.Event, 64), done: make(chan struct{})}
+}
+
+// start runs the goroutine. orphans are the channels the store had live before the media
+// server started; each is ended after grace unless hasPublisher reports a publisher for it or
+// an event came for it. Cancelling ctx stops the sweep (the events still flow until stop).
+func (l *lifecycle) start(ctx context.Context, orphans []string, grace time.Duration, hasPublisher func(channel string) bool) {
+	pending := make(map[string]bool, len(orphans))
+	for _, ch := range orphans {
+		pending[ch] = true
+	}
+	var (
+		timer   *time.Timer
+		expired <-chan time.Time
+	)
+	if len(pending) > 0 {
+		l.log.Info("broadcasts left live, waiting for their publishers", "channels", orphans, "grace", grace)
+		timer = time.NewTimer(grace)
+		expired = timer.C
+	}
+	swept := ctx.Done()
 	go func() {
 		defer close(l.done)
-		for e := range l.events {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			var err error
-			switch e.Kind {
-			case stream.BroadcastStarted:
-				_, err = rooms.BroadcastStarted(ctx, e.Channel)
-			case stream.BroadcastEnded:
-				err = rooms.BroadcastEnded(ctx, e.Channel)
-			}
-			cancel()
-			if err != nil {
-				log.Error("broadcast event not recorded", "channel", e.Channel, "kind", e.Kind, "err", err)
+		if timer != nil {
+			defer timer.Stop()
+		}
+		for {
+			select {
+			case e, ok := <-l.events:
+				if !ok {
+					return
+				}
+				l.record(e)
+				if pending[e.Channel] {
+					l.log.Info("left-over broadcast taken over by the media server", "channel", e.Channel, "event", e.Kind)
+					delete(pending, e.Channel)
+				}
+			case <-expired:
+				n := l.sweep(ctx, pending, hasPublisher)
+				l.log.Info("left-over broadcasts swept", "ended", n, "waiting", len(pending))
+				if len(pending) == 0 || ctx.Err() != nil {
+					expired = nil
+				} else {
+					// A publisher still negotiating: its BroadcastStarted takes the orphan
+					// over, or its failure leaves the channel without one at the next look.
+					timer.Reset(grace)
+				}
+			case <-swept:
+				swept, expired = nil, nil
 			}
 		}
 	}()
-	return l
+}
+
+func (l *lifecycle) record(e stream.Event) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var err error
+	switch e.Kind {
+	case stream.BroadcastStarted:
+		_, err = l.rooms.BroadcastStarted(ctx, e.Channel)
+	case stream.BroadcastEnded:
+		err = l.rooms.BroadcastEnded(ctx, e.Channel)
+	}
+	if err != nil {
+		l.log.Error("broadcast event not recorded", "channel", e.Channel, "kind", e.Kind, "err", err)
+	}
+}
+
+// sweep ends the pending orphans that have no publisher, removes them from pending and
+// returns how many it ended.
+func (l *lifecycle) sweep(ctx context.Context, pending map[string]bool, hasPublisher func(string) bool) (ended int) {
+	for ch := range pending {
+		if hasPublisher(ch) {
+			continue
+		}
+		// Checked after hasPublisher: the media server closing on shutdown also leaves the
+		// channel without a publisher, and that must not end the broadcast.
+		if ctx.Err() != nil {
+			return ended
+		}
+		delete(pending, ch)
+		ectx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := l.rooms.BroadcastEnded(ectx, ch)
+		cancel()
+		if err != nil {
+			l.log.Error("left-over broadcast not ended", "channel", ch, "err", err)
+			continue
+		}
+		ended++
+		l.log.Info("left-over broadcast ended: no publisher came back", "channel", ch)
+	}
+	return ended
 }
 
 // send is the media server's Events hook. Events are a few per broadcast, so the buffer
@@ -215,4 +314,13 @@ func (l *lifecycle) send(e stream.Event) { l.events <- e }
 func (l *lifecycle) stop() {
 	close(l.events)
 	<-l.done
+}
+
+// publisherGrace is the media server's publisher grace period for cfg, its default included:
+// a left-over broadcast gets as long for its phone to come back as a dropped one does.
+func publisherGrace(cfg *config) time.Duration {
+	if cfg.Grace == 0 {
+		return stream.DefaultGrace
+	}
+	return cfg.Grace
 }
