@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -25,6 +26,7 @@ type RoomOptions struct {
 	SendQueue       int           // droppable events (chat, likes, viewers) queued per connection; 256
 	MaxQueued       int           // messages queued per connection before it is dropped as too slow; 1024
 	Coalesce        time.Duration // likes and viewers events go out at most once per this; 500 ms
+	ChatBatch       time.Duration // chat messages go out at most once per this, together; 40 ms
 	ChatBurst       int           // chat messages a viewer (all its connections together) may send at once; 5
 	ChatEvery       time.Duration // and then one more per this; 2 s (5 per 10 s)
 	LikesPerSecond  int           // likes a viewer may send per second, all its connections together; 20 (more are ignored)
@@ -57,6 +59,7 @@ func (o RoomOptions) withDefaults() RoomOptions {
 	def(&o.PongWait, 45*time.Second)
 	def(&o.WriteTimeout, 10*time.Second)
 	def(&o.Coalesce, 500*time.Millisecond)
+	def(&o.ChatBatch, 40*time.Millisecond)
 	def(&o.ChatEvery, 2*time.Second)
 	defInt(&o.MaxMessageBytes, 8<<10)
 	defInt(&o.SendQueue, 256)
@@ -83,6 +86,8 @@ type Rooms struct {
 	opts    RoomOptions
 	log     *slog.Logger
 	metrics *roomMetrics
+	// writeSlots bounds the connections writing at once (see corkConn).
+	writeSlots chan struct{}
 
 	mu     sync.Mutex // guards rooms, conns, closed
 	rooms  map[string]*liveRoom
@@ -101,7 +106,8 @@ func NewRooms(store *Store, opts RoomOptions) (*Rooms, error) {
 	}
 	return &Rooms{
 		store: store, opts: opts, log: opts.Logger, metrics: m,
-		rooms: map[string]*liveRoom{}, conns: map[*wsClient]struct{}{},
+		writeSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		rooms:      map[string]*liveRoom{}, conns: map[*wsClient]struct{}{},
 	}, nil
 }
 
@@ -250,6 +256,14 @@ type liveRoom struct {
 	// would be most of the server's work.
 	remainingDirty map[int64]bool
 	expiry         *time.Timer
+	// pendingChat are chat messages not yet sent, at most ChatBatch old: a busy
+	// chat reaches each viewer as a few messages per write instead of a write
+	// per message, which is most of a fan-out's cost. The first message after
+	// a quiet ChatBatch goes out at once.
+	pendingChat  [][]byte
+	chatSentAt   time.Time
+	chatTimer    *time.Timer
+	chatTimerSet bool
 }
 
 // clientInfo is what the room knows of a connection.
@@ -296,12 +310,18 @@ func (r *liveRoom) run() {
 	r.expiry = time.NewTimer(time.Hour)
 	r.expiry.Stop()
 	defer r.expiry.Stop()
+	r.chatTimer = time.NewTimer(time.Hour)
+	r.chatTimer.Stop()
+	defer r.chatTimer.Stop()
 	for {
 		select {
 		case f := <-r.inbox:
 			f()
 		case <-tick.C:
 			r.flush(log)
+		case <-r.chatTimer.C:
+			r.chatTimerSet = false
+			r.flushChat()
 		case <-r.expiry.C:
 			r.expireCoupons()
 		case <-r.quit:
@@ -378,6 +398,7 @@ func (r *liveRoom) setEnded(broadcastID int64) {
 // client, the others are kept (a client too slow for those is dropped).
 // Messages with the same non-empty key replace each other in a queue.
 func (r *liveRoom) send(msg []byte, key string, droppable bool) {
+	r.flushChat() // events keep their order with chat (a hide after its message)
 	now := time.Now()
 	for c := range r.clients {
 		c.q.push(msg, key, droppable, now)
@@ -398,6 +419,7 @@ func (r *liveRoom) sendTo(viewerID int64, msg []byte) {
 // join adds c, a connection that said hello, and queues the hello reply,
 // made by reply from the room's state, ahead of any event.
 func (r *liveRoom) join(c *wsClient, info clientInfo, reply func(roomState) []byte) []byte {
+	r.flushChat() // the state has the pending messages: the new client must not get them twice
 	if _, ok := r.clients[c]; !ok {
 		r.viewersDirty = true
 	}
@@ -441,7 +463,39 @@ func (r *liveRoom) chatAdded(m ChatMessage) {
 	if len(r.chat) > DefaultRecentChat {
 		r.chat = slices.Delete(r.chat, 0, len(r.chat)-DefaultRecentChat)
 	}
-	r.send(roomEvent("chat.message", chatEvent{Message: m}), "", true)
+	r.pendingChat = append(r.pendingChat, roomEvent("chat.message", chatEvent{Message: m}))
+	if len(r.pendingChat) >= r.maxChatBatch() {
+		r.flushChat() // a batch never crowds older chat out of a keeping-up client's queue
+		return
+	}
+	if r.chatTimerSet {
+		return
+	}
+	if wait := r.rs.opts.ChatBatch - time.Since(r.chatSentAt); wait > 0 {
+		r.chatTimer.Reset(wait)
+		r.chatTimerSet = true
+		return
+	}
+	r.flushChat()
+}
+
+// maxChatBatch is the most chat messages sent as one batch: a quarter of a
+// client's droppable queue, and 16.
+func (r *liveRoom) maxChatBatch() int { return max(1, min(16, r.rs.opts.SendQueue/4)) }
+
+// flushChat queues the pending chat messages for every client, a batch per
+// client.
+func (r *liveRoom) flushChat() {
+	if len(r.pendingChat) == 0 {
+		return
+	}
+	now := time.Now()
+	for c := range r.clients {
+		c.q.pushDroppable(r.pendingChat, now)
+	}
+	clear(r.pendingChat)
+	r.pendingChat = r.pendingChat[:0]
+	r.chatSentAt = now
 }
 
 func (r *liveRoom) chatHidden(id int64) {

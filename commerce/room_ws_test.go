@@ -31,6 +31,7 @@ func TestRoomWS(t *testing.T) {
 		{"reap and limits", testWSReapAndLimits},
 		{"limits per viewer", testWSViewerLimits},
 		{"mute event", testWSMuteEvent},
+		{"chat batches", testWSChatBatch},
 	}
 	for _, backend := range []struct {
 		name  string
@@ -849,5 +850,62 @@ func TestRoomViewerLimits(t *testing.T) {
 		if n := l.size(); n != st.wantSize {
 			t.Fatalf("%s: %d entries, want %d", st.name, n, st.wantSize)
 		}
+	}
+}
+
+// testWSChatBatch: chat sent within ChatBatch of the last message goes out
+// as one batch, yet in order with the other events, and a viewer who joins
+// while a batch waits gets each message once.
+func testWSChatBatch(t *testing.T, newDB func(t *testing.T) storeOpener) {
+	e := newWSEnv(t, newDB, RoomOptions{ChatBurst: 100, ChatBatch: time.Hour}, nil)
+	a := e.dial(t, dialOpt{})
+	a.hello("순이")
+	m := e.dial(t, dialOpt{token: e.sec.StreamKey})
+	m.hello("사장님")
+	text := func(want string) func(map[string]any) bool {
+		return func(msg map[string]any) bool {
+			cm, _ := msg["message"].(map[string]any)
+			return msg["type"] == "chat.message" && cm["text"] == want
+		}
+	}
+
+	// The first message after a quiet spell goes out at once, batch or not.
+	a.do("chat.send", map[string]any{"text": "첫 메시지"}, true)
+	m.await("the first message", text("첫 메시지"))
+
+	// The second waits for its batch (an hour here); a hide goes out after
+	// it all the same.
+	r := a.do("chat.send", map[string]any{"text": "두 번째"}, true)
+	second := num(r["message"].(map[string]any)["id"])
+	m.do("chat.hide", map[string]any{"message_id": second}, true)
+	for _, c := range []*wsTestClient{a, m} {
+		got := false
+		c.await("chat.hidden", func(msg map[string]any) bool {
+			got = got || text("두 번째")(msg)
+			return msg["type"] == "chat.hidden" && num(msg["message_id"]) == second
+		})
+		if !got {
+			t.Errorf("the hide came before the message it hides")
+		}
+	}
+
+	// A viewer who joins while a batch waits finds its message in the room's
+	// state, and does not get it a second time.
+	a.do("chat.send", map[string]any{"text": "세 번째"}, true)
+	b := e.dial(t, dialOpt{})
+	st := b.hello("철수")["state"].(map[string]any)
+	chat := st["chat"].([]any)
+	if len(chat) != 2 || chat[1].(map[string]any)["text"] != "세 번째" {
+		t.Fatalf("joining viewer's chat: %v, want the first and the third", chat)
+	}
+	m.do("notice.set", map[string]any{"text": "곧 마감"}, true)
+	a.await("the third message", text("세 번째"))
+	dup := false
+	b.await("notice", func(msg map[string]any) bool {
+		dup = dup || text("세 번째")(msg)
+		return msg["type"] == "notice"
+	})
+	if dup {
+		t.Errorf("the joining viewer got the third message twice")
 	}
 }

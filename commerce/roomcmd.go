@@ -114,7 +114,7 @@ func transient(code string) bool {
 // handle answers one client message with exactly one reply.
 func (c *wsClient) handle(msg []byte) {
 	var env envelope
-	defer c.rs.metrics.commandDone(&env.Type, time.Now())
+	defer c.rs.metrics.commandDone(&env.Type, c.readAt)
 	if err := json.Unmarshal(msg, &env); err != nil {
 		c.reply(nil, errReply(nil, toReplyError(c.lang, &roomError{code: codeBadJSON})))
 		return
@@ -125,7 +125,7 @@ func (c *wsClient) handle(msg []byte) {
 		return
 	}
 	if old, ok := c.replies.get(cmdID); ok {
-		c.q.push(old, "", false, time.Now())
+		c.q.pushReply(old, c.readAt)
 		return
 	}
 	fail := func(err error) {

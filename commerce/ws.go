@@ -50,7 +50,7 @@ func (rs *Rooms) ServeWS(w http.ResponseWriter, r *http.Request) {
 	// The default CheckOrigin refuses pages of other sites: a viewer's
 	// browser must not be driven into the room by someone else's page.
 	up := websocket.Upgrader{ReadBufferSize: 4 << 10, WriteBufferSize: 4 << 10}
-	conn, err := up.Upgrade(&corkingWriter{ResponseWriter: w}, r, nil)
+	conn, err := up.Upgrade(&corkingWriter{ResponseWriter: w, slots: rs.writeSlots}, r, nil)
 	if err != nil {
 		return // Upgrade has answered
 	}
@@ -104,8 +104,15 @@ type wsClient struct {
 	log      *slog.Logger
 	q        sendQueue
 	done     chan struct{} // closed when the reader ends
+	cork     *corkConn     // the connection under conn, if it is one
+
+	// writeMu is held while queued messages are written: by the writer, or by
+	// the reader for the reply it has just queued (see flushReply).
+	writeMu sync.Mutex
+	batch   []queued // guarded by writeMu
 
 	// Owned by the reader.
+	readAt  time.Time // when the message being handled was read
 	lang    string
 	viewer  Viewer // valid once hello is done
 	helloed bool
@@ -125,6 +132,7 @@ func newWSClient(rs *Rooms, room *liveRoom, conn *websocket.Conn, merchant bool,
 		replies: replyCache{max: 256},
 	}
 	c.q.init(o.SendQueue, o.MaxQueued, rs.metrics)
+	c.cork, _ = conn.NetConn().(*corkConn)
 	return c
 }
 
@@ -164,7 +172,8 @@ func (c *wsClient) read() {
 			}
 			return
 		}
-		c.conn.SetReadDeadline(time.Now().Add(o.PongWait))
+		c.readAt = time.Now()
+		c.conn.SetReadDeadline(c.readAt.Add(o.PongWait))
 		// Read at most one byte over the limit, so that a huge frame is
 		// never read whole (the library's own limit would close with no
 		// reason).
@@ -183,6 +192,7 @@ func (c *wsClient) read() {
 			continue
 		}
 		c.handle(buf)
+		c.flushReply()
 	}
 }
 
@@ -208,15 +218,6 @@ func (c *wsClient) write() {
 	o := c.rs.opts
 	ping := time.NewTicker(o.PingInterval)
 	defer ping.Stop()
-	var (
-		batch []queued
-		n     uint
-	)
-	cork, _ := c.conn.NetConn().(*corkConn)
-	fail := func(err error) {
-		c.log.Debug("websocket write", "err", err)
-		c.conn.Close()
-	}
 	for {
 		select {
 		case <-c.done:
@@ -227,47 +228,78 @@ func (c *wsClient) write() {
 				return
 			}
 		case <-c.q.ready:
-			var tooSlow bool
-			batch, tooSlow = c.q.take(batch[:0])
-			// One deadline for the batch: a clock read and timer reset per message was a
-			// visible share of a chat fan-out's CPU.
-			c.conn.SetWriteDeadline(time.Now().Add(o.WriteTimeout))
-			if cork != nil {
-				cork.cork()
-			}
-			for _, m := range batch {
-				if err := c.conn.WriteMessage(websocket.TextMessage, m.msg); err != nil {
-					fail(err)
-					return
-				}
-				if cork != nil {
-					if err := cork.spill(); err != nil {
-						fail(err)
-						return
-					}
-				}
-			}
-			if cork != nil {
-				if err := cork.uncork(); err != nil {
-					fail(err)
-					return
-				}
-			}
-			for _, m := range batch {
-				if n++; n%16 == 0 {
-					c.rs.metrics.delivery.Observe(time.Since(m.at).Seconds())
-				}
-			}
-			clear(batch)
-			if tooSlow {
-				c.rs.metrics.tooSlow.Inc()
-				c.log.Warn("websocket client too slow, dropped", "queued", o.MaxQueued)
-				c.closeWith(websocket.ClosePolicyViolation, "too slow")
-				c.conn.Close()
+			c.writeMu.Lock()
+			ok := c.flushLocked(false)
+			c.writeMu.Unlock()
+			if !ok {
 				return
 			}
 		}
 	}
+}
+
+// flushReply is the reader's shortcut for the reply it has just queued:
+// unless the writer is busy writing, the reader writes the queue itself.
+// After a broadcast, thousands of writers wait for a core with the event
+// in their queues; a reply queued behind the event would wait its turn with
+// them, and a coupon claim's reply is the one a viewer is waiting for.
+func (c *wsClient) flushReply() {
+	if c.writeMu.TryLock() {
+		c.flushLocked(true) // on failure the connection is closed, which ends the reader
+		c.writeMu.Unlock()
+	}
+}
+
+// flushLocked writes what is queued, corked into one system call, and
+// reports false if the connection failed or was too slow and is closed.
+// urgent is corkConn.uncork's.
+func (c *wsClient) flushLocked(urgent bool) bool {
+	o := c.rs.opts
+	var tooSlow bool
+	c.batch, tooSlow = c.q.take(c.batch[:0])
+	defer clear(c.batch)
+	fail := func(err error) bool {
+		c.log.Debug("websocket write", "err", err)
+		c.conn.Close()
+		return false
+	}
+	// One deadline for the batch: a clock read and timer reset per message was a
+	// visible share of a chat fan-out's CPU.
+	c.conn.SetWriteDeadline(time.Now().Add(o.WriteTimeout))
+	cork := c.cork
+	if cork != nil {
+		cork.cork()
+	}
+	for _, m := range c.batch {
+		if err := c.conn.WriteMessage(websocket.TextMessage, m.msg); err != nil {
+			return fail(err)
+		}
+		if cork != nil {
+			if err := cork.spill(); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if cork != nil {
+		if err := cork.uncork(urgent); err != nil {
+			return fail(err)
+		}
+	}
+	for _, m := range c.batch {
+		if m.reply {
+			c.rs.metrics.replied(m.at)
+		} else {
+			c.rs.metrics.delivered(m.at)
+		}
+	}
+	if tooSlow {
+		c.rs.metrics.tooSlow.Inc()
+		c.log.Warn("websocket client too slow, dropped", "queued", o.MaxQueued)
+		c.closeWith(websocket.ClosePolicyViolation, "too slow")
+		c.conn.Close()
+		return false
+	}
+	return true
 }
 
 // closeWith sends a close frame (best effort) and closes the connection.
@@ -283,7 +315,7 @@ func (c *wsClient) reply(key []byte, msg []byte) {
 	if key != nil {
 		c.replies.put(string(key), msg)
 	}
-	c.q.push(msg, "", false, time.Now())
+	c.q.pushReply(msg, c.readAt)
 }
 
 // sendQueue is a connection's bounded queue of outgoing messages. Events
@@ -308,7 +340,8 @@ type queued struct {
 	msg       []byte
 	key       string
 	droppable bool
-	at        time.Time // when it was queued (a replacement keeps the first time)
+	reply     bool      // a reply to the client's command
+	at        time.Time // when it was queued (a replacement keeps the first time); for a reply, when its command was read
 }
 
 func (q *sendQueue) init(soft, hard int, m *roomMetrics) {
@@ -323,40 +356,73 @@ func (q *sendQueue) push(msg []byte, key string, droppable bool, at time.Time) {
 	if q.tooSlow {
 		return
 	}
-	replaced := false
+	q.pushLocked(msg, key, droppable, at)
+	q.signal()
+}
+
+func (q *sendQueue) pushLocked(msg []byte, key string, droppable bool, at time.Time) {
 	if key != "" {
 		for i := range q.msgs {
 			if q.msgs[i].key == key {
 				q.msgs[i].msg = msg
-				replaced = true
+				return
+			}
+		}
+	}
+	if droppable && q.droppable >= q.soft {
+		for i := range q.msgs {
+			if q.msgs[i].droppable {
+				q.msgs = append(q.msgs[:i], q.msgs[i+1:]...)
+				q.droppable--
+				q.dropped++
+				q.metrics.dropped.Inc()
 				break
 			}
 		}
 	}
-	if !replaced {
-		if droppable && q.droppable >= q.soft {
-			for i := range q.msgs {
-				if q.msgs[i].droppable {
-					q.msgs = append(q.msgs[:i], q.msgs[i+1:]...)
-					q.droppable--
-					q.dropped++
-					q.metrics.dropped.Inc()
-					break
-				}
-			}
-		}
-		q.msgs = append(q.msgs, queued{msg: msg, key: key, droppable: droppable, at: at})
-		if droppable {
-			q.droppable++
-		}
-		if len(q.msgs) > q.hard {
-			q.tooSlow = true
-		}
+	q.msgs = append(q.msgs, queued{msg: msg, key: key, droppable: droppable, at: at})
+	if droppable {
+		q.droppable++
 	}
+	if len(q.msgs) > q.hard {
+		q.tooSlow = true
+	}
+}
+
+// signal wakes the writer.
+func (q *sendQueue) signal() {
 	select {
 	case q.ready <- struct{}{}:
 	default:
 	}
+}
+
+// pushDroppable queues droppable messages without keys, with one wake of
+// the writer for all of them.
+func (q *sendQueue) pushDroppable(msgs [][]byte, at time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.tooSlow {
+		return
+	}
+	for _, msg := range msgs {
+		q.pushLocked(msg, "", true, at)
+	}
+	q.signal()
+}
+
+// pushReply queues a reply to a command read at readAt.
+func (q *sendQueue) pushReply(msg []byte, readAt time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.tooSlow {
+		return
+	}
+	q.msgs = append(q.msgs, queued{msg: msg, reply: true, at: readAt})
+	if len(q.msgs) > q.hard {
+		q.tooSlow = true
+	}
+	q.signal()
 }
 
 // take appends the queued messages to batch and empties the queue; tooSlow

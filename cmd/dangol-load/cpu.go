@@ -15,10 +15,22 @@ import (
 const (
 	metricCPU = "process_cpu_seconds_total"
 	metricRSS = "process_resident_memory_bytes"
-	// The server's own forwarding latency, read to tell its share of the delay from the
-	// tool's when both run on the same cores.
-	metricForward = "dangol_forward_latency_seconds_bucket"
+	// The server's own latency histograms, read to tell its share of a delay from the tool's
+	// when both run on the same cores. The scrape asks for the bucket series by name; a
+	// histogram is picked out of them by the series prefix up to its le label.
+	metricForward  = "dangol_forward_latency_seconds_bucket"
+	metricCommand  = "dangol_room_command_seconds_bucket"
+	metricDelivery = "dangol_room_delivery_seconds_bucket"
+	metricReply    = "dangol_room_reply_seconds_bucket"
+
+	histForward  = metricForward + "{"
+	histClaim    = metricCommand + `{type="coupon.claim",`
+	histDelivery = metricDelivery + "{"
+	histReply    = metricReply + "{"
 )
+
+// histograms are the server histograms a sample keeps.
+var histograms = []string{histForward, histClaim, histDelivery, histReply}
 
 // sample is the CPU state at one edge of the measured window.
 type sample struct {
@@ -29,15 +41,18 @@ type sample struct {
 	serverErr error
 	toolCPU   time.Duration
 	toolOK    bool
-	forward   []bucket // cumulative, by upper bound
+	hists     map[string][]bucket // by series prefix (histForward, ...); cumulative, by upper bound
 }
 
 // takeSample reads this process's CPU time and the server's metrics.
 func takeSample(ctx context.Context, sig *signaler) sample {
 	s := sample{at: time.Now()}
 	s.toolCPU, s.toolOK = processCPU()
-	m, err := sig.scrapeMetrics(ctx, metricCPU, metricRSS, metricForward)
-	s.forward = buckets(m, metricForward)
+	m, err := sig.scrapeMetrics(ctx, metricCPU, metricRSS, metricForward, metricCommand, metricDelivery, metricReply)
+	s.hists = map[string][]bucket{}
+	for _, h := range histograms {
+		s.hists[h] = buckets(m, h)
+	}
 	if err == nil {
 		_, ok := m[metricCPU]
 		if !ok {
@@ -92,11 +107,12 @@ type bucket struct {
 	count float64
 }
 
-// buckets picks the buckets of histogram name out of scraped series, in order of le.
-func buckets(m map[string]float64, name string) []bucket {
+// buckets picks the buckets of one histogram out of scraped series, in order of le: the
+// series that start with prefix, the histogram's name and labels up to le.
+func buckets(m map[string]float64, prefix string) []bucket {
 	var out []bucket
 	for series, v := range m {
-		le, ok := strings.CutPrefix(series, name+`{le="`)
+		le, ok := strings.CutPrefix(series, prefix+`le="`)
 		if !ok {
 			continue
 		}
@@ -111,22 +127,29 @@ func buckets(m map[string]float64, name string) []bucket {
 	return out
 }
 
-// serverLatency is the server's forwarding latency over the measured window, from the
+// serverLatency is one of the server's latencies over the measured window, from the
 // difference of two scrapes of its histogram.
 type serverLatency struct {
 	Available bool    `json:"available"`
-	N         int     `json:"n"` // sampled packets
+	N         int     `json:"n"` // observations (sampled, for some)
 	P50       float64 `json:"p50"`
 	P99       float64 `json:"p99"`
 }
 
-func forwardLatency(begin, end sample) serverLatency {
-	if len(begin.forward) == 0 || len(begin.forward) != len(end.forward) {
+// latencyBetween is histogram h's latency between two samples.
+func latencyBetween(begin, end sample, h string) serverLatency {
+	b0, b1 := begin.hists[h], end.hists[h]
+	if len(b0) == 0 {
+		// Not observed yet at the start (a labelled series appears with its first
+		// observation): all zero.
+		b0 = make([]bucket, len(b1))
+	}
+	if len(b1) == 0 || len(b0) != len(b1) {
 		return serverLatency{}
 	}
-	d := make([]bucket, len(end.forward))
-	for i, b := range end.forward {
-		d[i] = bucket{le: b.le, count: b.count - begin.forward[i].count}
+	d := make([]bucket, len(b1))
+	for i, b := range b1 {
+		d[i] = bucket{le: b.le, count: b.count - b0[i].count}
 	}
 	n := d[len(d)-1].count
 	if n <= 0 {

@@ -165,7 +165,7 @@ func buildReport(cfg config, pub *publisher, viewers []*viewer, lastVideo, lastA
 	r.LatencyMs, r.LatencyVideoMs, r.LatencyAudioMs = lat.stats(), latV.stats(), latA.stats()
 	r.Sent = pub.sentInfo()
 	r.Server, r.Tool = cpuInfos(begin, end, r.Viewers.Connected)
-	r.ServerForwardMs = forwardLatency(begin, end)
+	r.ServerForwardMs = latencyBetween(begin, end, histForward)
 	return r
 }
 

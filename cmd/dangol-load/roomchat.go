@@ -114,6 +114,7 @@ func (e *roomEnv) chat(ctx context.Context, rep *roomReport) error {
 		}
 	}
 	rep.Chat = summarizeChat(states, live, cfg.Rate, len(senders), cfg.Duration)
+	rep.Chat.ServerQueueMs = latencyBetween(cpu0, cpu1, histDelivery)
 	rep.Failures = append(rep.Failures, rep.Chat.failures()...)
 	if rep.Connect.Failed > 0 {
 		rep.Failures = append(rep.Failures, fmt.Sprintf("%d of %d clients did not connect", rep.Connect.Failed, rep.Connect.Wanted))

@@ -15,6 +15,8 @@ type claimResult struct {
 	answered bool
 	code     string // "" granted, else the error code, "no_reply" when none came
 	latency  time.Duration
+	sentAt   time.Time
+	seenAt   time.Time // when coupon.dropped arrived
 }
 
 // couponRush: the merchant drops a coupon of --quantity, every client
@@ -85,7 +87,18 @@ func (e *roomEnv) couponRush(ctx context.Context, rep *roomReport) error {
 	readers.Wait()
 
 	rep.Coupon = summarizeClaims(results, cfg.Quantity, couponID)
+	rep.Coupon.BySendTime = claimsBySendTime(results, dropAt, cfg.Spread)
+	var seen histogram
+	for _, r := range results {
+		if !r.seenAt.IsZero() {
+			seen.record(r.seenAt.Sub(dropAt))
+		}
+	}
+	rep.Coupon.DropSeenMs = seen.stats()
 	rep.Coupon.Persisted = persisted
+	rep.Coupon.ServerClaimMs = latencyBetween(cpu0, cpu1, histClaim)
+	rep.Coupon.ServerQueueMs = latencyBetween(cpu0, cpu1, histDelivery)
+	rep.Coupon.ServerReplyMs = latencyBetween(cpu0, cpu1, histReply)
 	rep.Coupon.DropToLastReplyMs = ms(lastReply)
 	rep.Failures = append(rep.Failures, rep.Coupon.failures()...)
 	if rep.Connect.Failed > 0 {
@@ -146,17 +159,27 @@ func (e *roomEnv) couponReader(c *roomClient, spread time.Duration, res *claimRe
 		if err != nil {
 			return
 		}
+		now := time.Now()
 		e.recv.Add(1)
 		switch msgType(b) {
 		case "coupon.dropped":
 			if claimed {
 				continue
 			}
-			var f frame
-			if json.Unmarshal(b, &f) != nil || f.Coupon == nil {
+			// Only the id: five thousand of these arrive at once, and the tool's own
+			// time on them delays the replies it measures.
+			var f struct {
+				Coupon struct {
+					ID int64 `json:"id"`
+				} `json:"coupon"`
+			}
+			if json.Unmarshal(b, &f) != nil || f.Coupon.ID == 0 {
 				continue
 			}
 			claimed = true
+			mu.Lock()
+			res.seenAt = now
+			mu.Unlock()
 			id := f.Coupon.ID
 			pending.Add(1)
 			mu.Lock()
@@ -172,13 +195,13 @@ func (e *roomEnv) couponReader(c *roomClient, spread time.Duration, res *claimRe
 				}
 			})
 		case "reply":
-			now := time.Now()
 			var f frame
 			if json.Unmarshal(b, &f) != nil || string(f.ID) != `"k"` {
 				continue
 			}
 			mu.Lock()
 			lat := now.Sub(sentAt)
+			res.sentAt = sentAt
 			mu.Unlock()
 			finish(f.errCode(), lat)
 		}
@@ -251,6 +274,31 @@ func summarizeClaims(results []claimResult, quantity int, couponID int64) *coupo
 	}
 	ci.ReplyMs = h.stats()
 	return ci
+}
+
+// claimsBySendTime is the reply latency of the claims sent in each tenth of
+// the spread after the drop: a slow tail's cause shows in when it was sent
+// (during the drop's fan-out, at the sell-out, ...).
+func claimsBySendTime(results []claimResult, dropAt time.Time, spread time.Duration) []sendSlot {
+	const slots = 10
+	width := max(spread/slots, time.Millisecond)
+	hs := make([]histogram, slots+1) // the last: sent after the spread
+	for _, r := range results {
+		if !r.answered || r.sentAt.IsZero() || r.code == "no_reply" || r.code == "write_failed" {
+			continue
+		}
+		i := min(int(r.sentAt.Sub(dropAt)/width), slots)
+		hs[max(i, 0)].record(r.latency)
+	}
+	var out []sendSlot
+	for i, h := range hs {
+		st := h.stats()
+		if st.N == 0 {
+			continue
+		}
+		out = append(out, sendSlot{FromMs: ms(time.Duration(i) * width), ReplyMs: st})
+	}
+	return out
 }
 
 func (ci *couponInfo) failures() []string {

@@ -41,9 +41,21 @@ type couponInfo struct {
 	SoldOut           int            `json:"sold_out"`
 	Other             map[string]int `json:"other_errors,omitempty"`
 	NoReply           int            `json:"no_reply"`
-	Persisted         int            `json:"persisted"` // granted claims listed by hello after reconnecting
-	ReplyMs           msStats        `json:"reply_ms"`  // claim send to its reply
+	Persisted         int            `json:"persisted"`       // granted claims listed by hello after reconnecting
+	ReplyMs           msStats        `json:"reply_ms"`        // claim send to its reply
+	ServerClaimMs     serverLatency  `json:"server_claim_ms"` // the server's read to reply queued, from its histogram
+	ServerReplyMs     serverLatency  `json:"server_reply_ms"` // the server's read to reply written, every reply, from its histogram
+	ServerQueueMs     serverLatency  `json:"server_queue_ms"` // events' queued to written (sampled), from its histogram
 	DropToLastReplyMs float64        `json:"drop_to_last_reply_ms"`
+	BySendTime        []sendSlot     `json:"by_send_time"`
+	DropSeenMs        msStats        `json:"drop_seen_ms"` // the drop command's send to each client's coupon.dropped
+}
+
+// sendSlot is the reply latency of the claims sent from FromMs after the
+// drop to the next slot's FromMs.
+type sendSlot struct {
+	FromMs  float64 `json:"from_ms"`
+	ReplyMs msStats `json:"reply_ms"`
 }
 
 type chatInfo struct {
@@ -59,6 +71,9 @@ type chatInfo struct {
 	Missing         uint64         `json:"missing"`
 	Duplicates      int            `json:"duplicates"`
 	LatencyMs       msStats        `json:"latency_ms"` // sender's send to each viewer's read
+	// ServerQueueMs is the server's part after the room: queued for a connection to written
+	// to its socket (sampled), from its histogram.
+	ServerQueueMs serverLatency `json:"server_queue_ms"`
 }
 
 // memStats is the server's RSS before the clients connect, with them
@@ -81,6 +96,13 @@ func memInfo(before, idle, end float64, conns int) memStats {
 	m.Available = true
 	m.PerConnBytes = round((idle - before) / float64(conns))
 	return m
+}
+
+func (l serverLatency) text(what string) string {
+	if !l.Available {
+		return "n/a (not in the server's metrics)"
+	}
+	return fmt.Sprintf("p50 %.2fms  p99 %.2fms  (n=%d; %s)", l.P50, l.P99, l.N, what)
 }
 
 func popcount(w uint64) int { return bits.OnesCount64(w) }
@@ -106,7 +128,14 @@ func (r *roomReport) writeText(w io.Writer) error {
 		}
 		p("other errors      %s; no reply %d", other, k.NoReply)
 		p("reply latency     %s", k.ReplyMs.text("ms"))
+		p("server claim      %s", k.ServerClaimMs.text("its read to reply queued"))
+		p("server reply      %s", k.ServerReplyMs.text("its read to reply written, all replies"))
+		p("server events     %s", k.ServerQueueMs.text("queued to written, sampled"))
 		p("drop to last reply %.0f ms", k.DropToLastReplyMs)
+		p("coupon.dropped    %s", k.DropSeenMs.text("ms after the drop was sent"))
+		for _, sl := range k.BySendTime {
+			p("  sent from %4.0f ms  %s", sl.FromMs, sl.ReplyMs.text("ms"))
+		}
 	}
 	if ch := r.Chat; ch != nil {
 		p("chat              %.0f msg/s for %.0f s from %d senders: sent %d, accepted %d, no reply %d, replies %v",
@@ -115,6 +144,7 @@ func (r *roomReport) writeText(w io.Writer) error {
 		p("delivery          min %.2f%%  mean %.2f%%  (%d of %d viewers got every message; %d of %d deliveries missing; %d duplicates)",
 			d.MinPct, d.MeanPct, ch.ViewersComplete, d.Viewers, ch.Missing, d.Expected, ch.Duplicates)
 		p("delivery latency  %s", ch.LatencyMs.text("ms"))
+		p("server queue      %s", ch.ServerQueueMs.text("queued to written, sampled"))
 	}
 	p("messages received %d (all clients, all types)", r.Received)
 	if r.Server.Available {

@@ -224,7 +224,7 @@ func TestForwardLatencyFromHistogram(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return sample{forward: buckets(m, metricForward)}
+		return sample{hists: map[string][]bucket{histForward: buckets(m, histForward)}}
 	}
 	// Begin: 100 samples all under 1 ms. End: 100 more, 50 under 1 ms, 48 in (1, 2] ms and
 	// 2 in (2, 5] ms; in the window p50 is at the 1 ms bound and p99 half-way into (2, 5].
@@ -239,17 +239,20 @@ dangol_forward_latency_seconds_bucket{le="0.001"} 150
 dangol_forward_latency_seconds_bucket{le="+Inf"} 200
 dangol_forward_latency_seconds_bucket{le="0.002"} 198
 `)
-	got := forwardLatency(begin, end)
+	got := latencyBetween(begin, end, histForward)
 	if !got.Available || got.N != 100 {
 		t.Fatalf("got %+v, want 100 samples", got)
 	}
 	if math.Abs(got.P50-1) > 1e-9 || math.Abs(got.P99-3.5) > 1e-9 {
 		t.Errorf("p50 %v p99 %v, want 1 and 3.5 ms", got.P50, got.P99)
 	}
-	if f := forwardLatency(sample{}, end); f.Available {
-		t.Errorf("no histogram at the start, got %+v", f)
+	if f := latencyBetween(sample{}, end, histForward); f.N != 200 {
+		t.Errorf("no histogram at the start (nothing observed yet): got %+v, want all 200 in the window", f)
 	}
-	if f := forwardLatency(end, end); f.Available {
+	if f := latencyBetween(begin, sample{}, histForward); f.Available {
+		t.Errorf("no histogram at the end, got %+v", f)
+	}
+	if f := latencyBetween(end, end, histForward); f.Available {
 		t.Errorf("nothing in the window, got %+v", f)
 	}
 }
