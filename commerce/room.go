@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -86,8 +85,6 @@ type Rooms struct {
 	opts    RoomOptions
 	log     *slog.Logger
 	metrics *roomMetrics
-	// writeSlots bounds the connections writing at once (see corkConn).
-	writeSlots chan struct{}
 
 	mu     sync.Mutex // guards rooms, conns, closed
 	rooms  map[string]*liveRoom
@@ -106,8 +103,7 @@ func NewRooms(store *Store, opts RoomOptions) (*Rooms, error) {
 	}
 	return &Rooms{
 		store: store, opts: opts, log: opts.Logger, metrics: m,
-		writeSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
-		rooms:      map[string]*liveRoom{}, conns: map[*wsClient]struct{}{},
+		rooms: map[string]*liveRoom{}, conns: map[*wsClient]struct{}{},
 	}, nil
 }
 

@@ -50,7 +50,7 @@ func (rs *Rooms) ServeWS(w http.ResponseWriter, r *http.Request) {
 	// The default CheckOrigin refuses pages of other sites: a viewer's
 	// browser must not be driven into the room by someone else's page.
 	up := websocket.Upgrader{ReadBufferSize: 4 << 10, WriteBufferSize: 4 << 10}
-	conn, err := up.Upgrade(&corkingWriter{ResponseWriter: w, slots: rs.writeSlots}, r, nil)
+	conn, err := up.Upgrade(&corkingWriter{ResponseWriter: w}, r, nil)
 	if err != nil {
 		return // Upgrade has answered
 	}
@@ -229,7 +229,7 @@ func (c *wsClient) write() {
 			}
 		case <-c.q.ready:
 			c.writeMu.Lock()
-			ok := c.flushLocked(false)
+			ok := c.flushLocked()
 			c.writeMu.Unlock()
 			if !ok {
 				return
@@ -245,15 +245,14 @@ func (c *wsClient) write() {
 // them, and a coupon claim's reply is the one a viewer is waiting for.
 func (c *wsClient) flushReply() {
 	if c.writeMu.TryLock() {
-		c.flushLocked(true) // on failure the connection is closed, which ends the reader
+		c.flushLocked() // on failure the connection is closed, which ends the reader
 		c.writeMu.Unlock()
 	}
 }
 
 // flushLocked writes what is queued, corked into one system call, and
 // reports false if the connection failed or was too slow and is closed.
-// urgent is corkConn.uncork's.
-func (c *wsClient) flushLocked(urgent bool) bool {
+func (c *wsClient) flushLocked() bool {
 	o := c.rs.opts
 	var tooSlow bool
 	c.batch, tooSlow = c.q.take(c.batch[:0])
@@ -281,7 +280,7 @@ func (c *wsClient) flushLocked(urgent bool) bool {
 		}
 	}
 	if cork != nil {
-		if err := cork.uncork(urgent); err != nil {
+		if err := cork.uncork(); err != nil {
 			return fail(err)
 		}
 	}

@@ -84,7 +84,7 @@ func TestCorkConn(t *testing.T) {
 				}
 			}
 			if tt.corked {
-				if err := c.uncork(false); err != nil {
+				if err := c.uncork(); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -122,7 +122,7 @@ func TestCorkConnClose(t *testing.T) {
 		// More than the socket buffers hold, with no deadline: only Close can end the write.
 		c.buf = make([]byte, 64<<20)
 		done := make(chan error, 1)
-		go func() { done <- c.uncork(false) }()
+		go func() { done <- c.uncork() }()
 		// Wait for the write to hold the lock (it does for as long as it is stuck).
 		for c.mu.TryLock() {
 			c.mu.Unlock()
