@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -222,4 +223,62 @@ func benchCouponRush(b *testing.B, spread time.Duration) {
 		lat.report(b)
 		b.ReportMetric(float64(wall)/float64(b.N)/float64(time.Millisecond), "wall-ms")
 	})
+}
+
+// BenchmarkLoopbackFanout is the floor under a room's fan-out on this
+// machine: one 200-byte write to each of 5,000 loopback TCP sockets, each
+// read by a goroutine of its own, with no websocket, queue or JSON. An
+// op is one fan-out, from the first write to the last read.
+//
+//	go test -run '^$' -bench BenchmarkLoopbackFanout -benchtime 20x ./commerce/
+func BenchmarkLoopbackFanout(b *testing.B) {
+	const sockets = 5000
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	servers := make([]net.Conn, 0, sockets)
+	var reads sync.WaitGroup
+	got := make(chan struct{}, sockets)
+	for range sockets {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatalf("dial (is the open files limit over %d?): %v", 2*sockets, err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		defer s.Close()
+		servers = append(servers, s)
+		reads.Go(func() {
+			buf := make([]byte, 512)
+			for {
+				if _, err := c.Read(buf); err != nil {
+					return
+				}
+				got <- struct{}{}
+			}
+		})
+	}
+	msg := make([]byte, 200)
+	b.ResetTimer()
+	for b.Loop() {
+		for _, s := range servers {
+			if _, err := s.Write(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for range sockets {
+			<-got
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/sockets, "µs/socket")
+	for _, s := range servers {
+		s.Close()
+	}
+	reads.Wait()
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/dangol/dangol/commerce"
@@ -34,28 +33,7 @@ func TestLeftOverBroadcast(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			const slug = "kim-fish"
-			out, _, err := runCommand(t, nil, "--data", dir, "channel", "add", slug, "--name", "김씨네 생선")
-			if err != nil {
-				t.Fatalf("channel add: %v", err)
-			}
-			secrets := parseAdd(t, out)
-
-			// The previous process: went live, then died without ending the broadcast.
-			store := openTestStore(t, dir)
-			ch, err := store.Channel(t.Context(), slug)
-			if err != nil {
-				t.Fatal(err)
-			}
-			left, err := store.StartBroadcast(t.Context(), ch.ID, "", false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := store.DropCoupon(t.Context(), "c1", ch.ID, left.ID, commerce.CouponInput{
-				Title: "첫 구매 할인", DiscountWon: 1000, Quantity: 10, ExpiresIn: time.Hour,
-			}); err != nil {
-				t.Fatal(err)
-			}
-			store.Close()
+			secrets, left := leaveBroadcastLive(t, dir, slug, "김씨네 생선", true)
 
 			start := time.Now()
 			addr, logs, stop := startServe(t, []string{
@@ -63,7 +41,7 @@ func TestLeftOverBroadcast(t *testing.T) {
 				"--media-ip", "127.0.0.1", "--loopback", "--data", dir, "--grace", tt.grace.String(),
 			})
 			base := "http://" + addr
-			room := joinLiveRoom(t, base, slug)
+			room := joinRoom(t, base, slug)
 			if !room.hello {
 				t.Fatalf("room not live at start; the left-over broadcast should be until the grace passes")
 			}
@@ -95,11 +73,11 @@ func TestLeftOverBroadcast(t *testing.T) {
 			if earliest := start.Add(tt.grace); b.EndedAt.Before(earliest.Truncate(time.Millisecond)) {
 				t.Errorf("ended at %v, before the grace ran out at %v", b.EndedAt, earliest)
 			}
-			room.waitLiveOff(t)
+			room.waitLive(t, false)
 			if err := stop(); err != nil {
 				t.Fatalf("run: %v", err)
 			}
-			store = openTestStore(t, dir)
+			store := openTestStore(t, dir)
 			open, err := store.Coupons(t.Context(), left.ID, true)
 			if err != nil {
 				t.Fatal(err)
@@ -111,15 +89,17 @@ func TestLeftOverBroadcast(t *testing.T) {
 	}
 }
 
-// TestLeftOverBroadcastNotEndedOnShutdown checks a server stopped within the grace leaves the
-// broadcast live for the next one to sweep.
-func TestLeftOverBroadcastNotEndedOnShutdown(t *testing.T) {
-	dir := t.TempDir()
-	const slug = "lee-veg"
-	if _, _, err := runCommand(t, nil, "--data", dir, "channel", "add", slug, "--name", "이씨네 채소"); err != nil {
+// leaveBroadcastLive adds a channel in dir and leaves a broadcast live in its store, with a
+// coupon if asked, as a process that went live and died without ending it would.
+func leaveBroadcastLive(t *testing.T, dir, slug, name string, coupon bool) (addedChannel, commerce.Broadcast) {
+	t.Helper()
+	out, _, err := runCommand(t, nil, "--data", dir, "channel", "add", slug, "--name", name)
+	if err != nil {
 		t.Fatalf("channel add: %v", err)
 	}
+	secrets := parseAdd(t, out)
 	store := openTestStore(t, dir)
+	defer store.Close()
 	ch, err := store.Channel(t.Context(), slug)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +108,21 @@ func TestLeftOverBroadcastNotEndedOnShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store.Close()
+	if coupon {
+		if _, err := store.DropCoupon(t.Context(), "c1", ch.ID, left.ID, commerce.CouponInput{
+			Title: "첫 구매 할인", DiscountWon: 1000, Quantity: 10, ExpiresIn: time.Hour,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return secrets, left
+}
+
+// TestLeftOverBroadcastNotEndedOnShutdown checks a server stopped within the grace leaves the
+// broadcast live for the next one to sweep.
+func TestLeftOverBroadcastNotEndedOnShutdown(t *testing.T) {
+	dir := t.TempDir()
+	_, left := leaveBroadcastLive(t, dir, "lee-veg", "이씨네 채소", false)
 
 	_, logs, stop := startServe(t, []string{
 		"--addr", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "-1",
@@ -140,7 +134,7 @@ func TestLeftOverBroadcastNotEndedOnShutdown(t *testing.T) {
 	if strings.Contains(logs.String(), `msg="left-over broadcasts swept"`) {
 		t.Errorf("swept on shutdown; logs:\n%s", logs)
 	}
-	store = openTestStore(t, dir)
+	store := openTestStore(t, dir)
 	b, err := store.Broadcast(t.Context(), left.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -192,69 +186,6 @@ func broadcasts(t *testing.T, base, slug, key string) []broadcastRow {
 		t.Fatalf("list broadcasts: %v: %s", err, body)
 	}
 	return out.Broadcasts
-}
-
-// liveRoom is a viewer's room connection that reports the live events it receives.
-type liveRoom struct {
-	hello bool // live in the hello reply
-	live  chan bool
-}
-
-func joinLiveRoom(t *testing.T, base, slug string) *liveRoom {
-	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws/"+slug, nil)
-	if err != nil {
-		t.Fatalf("join the room: %v", err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	if err := ws.WriteJSON(map[string]any{"type": "hello", "id": "h1", "name": "손님"}); err != nil {
-		t.Fatal(err)
-	}
-	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var hello struct {
-		Type  string
-		OK    bool
-		State struct{ Live bool }
-	}
-	if err := ws.ReadJSON(&hello); err != nil || hello.Type != "reply" || !hello.OK {
-		t.Fatalf("hello: %+v, %v", hello, err)
-	}
-	_ = ws.SetReadDeadline(time.Time{})
-	r := &liveRoom{hello: hello.State.Live, live: make(chan bool, 8)}
-	go func() {
-		defer close(r.live)
-		for {
-			var m struct {
-				Type string
-				Live bool
-			}
-			if err := ws.ReadJSON(&m); err != nil {
-				return
-			}
-			if m.Type == "live" {
-				r.live <- m.Live
-			}
-		}
-	}()
-	return r
-}
-
-func (r *liveRoom) waitLiveOff(t *testing.T) {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case live, ok := <-r.live:
-			if !ok {
-				t.Fatal("room connection closed before live off")
-			}
-			if !live {
-				return
-			}
-		case <-timeout:
-			t.Fatal("no live off event in the room")
-		}
-	}
 }
 
 // publish connects a pion WHIP publisher to the channel and waits until it is connected.
