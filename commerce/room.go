@@ -235,8 +235,12 @@ type liveRoom struct {
 
 	limits *viewerLimits // chat and like allowances per viewer; safe for the readers
 
+	// fanJobs carries the room's events to its fan-out goroutine (see fanOut).
+	fanJobs chan fanJob
+
 	// Owned by run.
 	clients      map[*wsClient]clientInfo
+	listed       []*wsClient // clients as a slice, nil after a change (see clientList)
 	live         bool
 	broadcast    Broadcast
 	pinned       *Product
@@ -256,7 +260,7 @@ type liveRoom struct {
 	// chat reaches each viewer as a few messages per write instead of a write
 	// per message, which is most of a fan-out's cost. The first message after
 	// a quiet ChatBatch goes out at once.
-	pendingChat  [][]byte
+	pendingChat  [][]byte // websocket frames
 	chatSentAt   time.Time
 	chatTimer    *time.Timer
 	chatTimerSet bool
@@ -272,6 +276,7 @@ func newLiveRoom(rs *Rooms, ch Channel) *liveRoom {
 	return &liveRoom{
 		rs: rs, channel: ch,
 		inbox:      make(chan func(), 256),
+		fanJobs:    make(chan fanJob, 64),
 		quit:       make(chan struct{}),
 		stockDirty: map[int64]bool{},
 		stockKick:  make(chan struct{}, 1),
@@ -296,10 +301,14 @@ func (r *liveRoom) do(f func()) bool {
 func (r *liveRoom) run() {
 	log := r.rs.log.With("channel", r.channel.Slug)
 	r.load(log)
-	r.rs.wg.Add(1)
+	r.rs.wg.Add(2)
 	go func() {
 		defer r.rs.wg.Done()
 		r.readStock(log)
+	}()
+	go func() {
+		defer r.rs.wg.Done()
+		r.fanOut()
 	}()
 	tick := time.NewTicker(r.rs.opts.Coalesce)
 	defer tick.Stop()
@@ -395,40 +404,42 @@ func (r *liveRoom) setEnded(broadcastID int64) {
 // Messages with the same non-empty key replace each other in a queue.
 func (r *liveRoom) send(msg []byte, key string, droppable bool) {
 	r.flushChat() // events keep their order with chat (a hide after its message)
-	now := time.Now()
-	for c := range r.clients {
-		c.q.push(msg, key, droppable, now)
-	}
+	r.fanTo([][]byte{textFrame(msg)}, key, droppable, nil)
 }
 
 // sendTo queues msg, undroppable, for the merchant's connections and those
 // of viewerID.
 func (r *liveRoom) sendTo(viewerID int64, msg []byte) {
-	now := time.Now()
+	r.flushChat()
+	var to []*wsClient
 	for c, info := range r.clients {
 		if info.merchant || info.viewerID == viewerID {
-			c.q.push(msg, "", false, now)
+			to = append(to, c)
 		}
 	}
+	r.fanTo([][]byte{textFrame(msg)}, "", false, to)
 }
 
 // join adds c, a connection that said hello, and queues the hello reply,
-// made by reply from the room's state, ahead of any event.
+// made by reply from the room's state, ahead of any event. It returns the
+// reply's frame.
 func (r *liveRoom) join(c *wsClient, info clientInfo, reply func(roomState) []byte) []byte {
 	r.flushChat() // the state has the pending messages: the new client must not get them twice
 	if _, ok := r.clients[c]; !ok {
 		r.viewersDirty = true
+		r.listed = nil
 	}
 	r.clients[c] = info
-	msg := reply(r.state())
-	c.q.push(msg, "", false, time.Now())
-	return msg
+	frame := textFrame(reply(r.state()))
+	c.q.push(frame, "", false, time.Now())
+	return frame
 }
 
 func (r *liveRoom) leave(c *wsClient) {
 	if _, ok := r.clients[c]; ok {
 		delete(r.clients, c)
 		r.viewersDirty = true
+		r.listed = nil
 	}
 }
 
@@ -459,7 +470,7 @@ func (r *liveRoom) chatAdded(m ChatMessage) {
 	if len(r.chat) > DefaultRecentChat {
 		r.chat = slices.Delete(r.chat, 0, len(r.chat)-DefaultRecentChat)
 	}
-	r.pendingChat = append(r.pendingChat, roomEvent("chat.message", chatEvent{Message: m}))
+	r.pendingChat = append(r.pendingChat, textFrame(roomEvent("chat.message", chatEvent{Message: m})))
 	if len(r.pendingChat) >= r.maxChatBatch() {
 		r.flushChat() // a batch never crowds older chat out of a keeping-up client's queue
 		return
@@ -485,13 +496,10 @@ func (r *liveRoom) flushChat() {
 	if len(r.pendingChat) == 0 {
 		return
 	}
-	now := time.Now()
-	for c := range r.clients {
-		c.q.pushDroppable(r.pendingChat, now)
-	}
+	r.fanTo(slices.Clone(r.pendingChat), "", true, nil)
 	clear(r.pendingChat)
 	r.pendingChat = r.pendingChat[:0]
-	r.chatSentAt = now
+	r.chatSentAt = time.Now()
 }
 
 func (r *liveRoom) chatHidden(id int64) {

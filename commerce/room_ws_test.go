@@ -32,6 +32,7 @@ func TestRoomWS(t *testing.T) {
 		{"limits per viewer", testWSViewerLimits},
 		{"mute event", testWSMuteEvent},
 		{"chat batches", testWSChatBatch},
+		{"idle viewer", testWSIdleViewer},
 	}
 	for _, backend := range []struct {
 		name  string
@@ -633,7 +634,7 @@ func (e *wsEnv) awaitViewers(t *testing.T, c *wsTestClient, n int64) {
 }
 
 func testWSReapAndLimits(t *testing.T, newDB func(t *testing.T) storeOpener) {
-	e := newWSEnv(t, newDB, RoomOptions{PingInterval: 50 * time.Millisecond, PongWait: 300 * time.Millisecond, Coalesce: 20 * time.Millisecond}, nil)
+	e := newWSEnv(t, newDB, RoomOptions{PingInterval: 200 * time.Millisecond, PongWait: 2 * time.Second, Coalesce: 20 * time.Millisecond}, nil)
 	live := e.dial(t, dialOpt{})
 	live.hello("살아있는 손님")
 	// A client that never reads never answers pings: it is reaped.
@@ -907,5 +908,24 @@ func testWSChatBatch(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	})
 	if dup {
 		t.Errorf("the joining viewer got the third message twice")
+	}
+}
+
+// testWSIdleViewer: a viewer who has had nothing for longer than the write
+// timeout still gets the next event (the room's fan-out writes to idle
+// sockets directly, and a deadline left from an earlier write once failed
+// those writes and dropped every quiet viewer).
+func testWSIdleViewer(t *testing.T, newDB func(t *testing.T) storeOpener) {
+	e := newWSEnv(t, newDB, RoomOptions{WriteTimeout: 100 * time.Millisecond}, nil)
+	v := e.dial(t, dialOpt{})
+	v.hello("조용한 손님")
+	m := e.dial(t, dialOpt{token: e.sec.StreamKey})
+	m.hello("사장님")
+	for i, text := range []string{"첫 공지", "두 번째 공지", "세 번째 공지"} {
+		if i > 0 {
+			time.Sleep(300 * time.Millisecond) // the scenario: a viewer idle past the write timeout
+		}
+		m.do("notice.set", map[string]any{"text": text}, true)
+		v.await("notice "+text, func(msg map[string]any) bool { return msg["type"] == "notice" && msg["text"] == text })
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -49,8 +50,10 @@ func (rs *Rooms) ServeWS(w http.ResponseWriter, r *http.Request) {
 	defer rs.release(room)
 	// The default CheckOrigin refuses pages of other sites: a viewer's
 	// browser must not be driven into the room by someone else's page.
-	up := websocket.Upgrader{ReadBufferSize: 4 << 10, WriteBufferSize: 4 << 10}
-	conn, err := up.Upgrade(&corkingWriter{ResponseWriter: w}, r, nil)
+	// Messages are written as frames of the server's own (see textFrame);
+	// the library's write buffer carries only its control frames.
+	up := websocket.Upgrader{ReadBufferSize: 4 << 10, WriteBufferSize: 256}
+	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		return // Upgrade has answered
 	}
@@ -104,12 +107,14 @@ type wsClient struct {
 	log      *slog.Logger
 	q        sendQueue
 	done     chan struct{} // closed when the reader ends
-	cork     *corkConn     // the connection under conn, if it is one
+	raw      net.Conn      // the connection under conn
+	direct   *directWriter // its socket, for the room's fan-out; nil if it has none
 
 	// writeMu is held while queued messages are written: by the writer, or by
 	// the reader for the reply it has just queued (see flushReply).
 	writeMu sync.Mutex
-	batch   []queued // guarded by writeMu
+	batch   []queued    // guarded by writeMu
+	bufs    net.Buffers // guarded by writeMu
 
 	// Owned by the reader.
 	readAt  time.Time // when the message being handled was read
@@ -132,7 +137,8 @@ func newWSClient(rs *Rooms, room *liveRoom, conn *websocket.Conn, merchant bool,
 		replies: replyCache{max: 256},
 	}
 	c.q.init(o.SendQueue, o.MaxQueued, rs.metrics)
-	c.cork, _ = conn.NetConn().(*corkConn)
+	c.raw = conn.NetConn()
+	c.direct = newDirectWriter(c.raw)
 	return c
 }
 
@@ -223,8 +229,18 @@ func (c *wsClient) write() {
 		case <-c.done:
 			return
 		case <-ping.C:
-			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(o.WriteTimeout)); err != nil {
-				c.conn.Close()
+			// Under writeMu, after what is queued: a control frame must not land inside a
+			// message frame that is half written.
+			c.writeMu.Lock()
+			ok := c.flushLocked()
+			if ok {
+				if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(o.WriteTimeout)); err != nil {
+					c.conn.Close()
+					ok = false
+				}
+			}
+			c.writeMu.Unlock()
+			if !ok {
 				return
 			}
 		case <-c.q.ready:
@@ -250,45 +266,38 @@ func (c *wsClient) flushReply() {
 	}
 }
 
-// flushLocked writes what is queued, corked into one system call, and
+// flushLocked writes what is queued, in one system call (writev), and
 // reports false if the connection failed or was too slow and is closed.
 func (c *wsClient) flushLocked() bool {
 	o := c.rs.opts
 	var tooSlow bool
 	c.batch, tooSlow = c.q.take(c.batch[:0])
 	defer clear(c.batch)
-	fail := func(err error) bool {
-		c.log.Debug("websocket write", "err", err)
-		c.conn.Close()
-		return false
-	}
-	// One deadline for the batch: a clock read and timer reset per message was a
-	// visible share of a chat fan-out's CPU.
-	c.conn.SetWriteDeadline(time.Now().Add(o.WriteTimeout))
-	cork := c.cork
-	if cork != nil {
-		cork.cork()
-	}
-	for _, m := range c.batch {
-		if err := c.conn.WriteMessage(websocket.TextMessage, m.msg); err != nil {
-			return fail(err)
+	if len(c.batch) > 0 {
+		bufs := c.bufs[:0]
+		for _, m := range c.batch {
+			bufs = append(bufs, m.msg)
 		}
-		if cork != nil {
-			if err := cork.spill(); err != nil {
-				return fail(err)
+		c.bufs = bufs
+		// One deadline for the batch: a clock read and timer reset per message was a
+		// visible share of a chat fan-out's CPU.
+		c.raw.SetWriteDeadline(time.Now().Add(o.WriteTimeout))
+		_, err := bufs.WriteTo(c.raw) // consumes bufs, not c.bufs
+		// No deadline once written: the room's fan-out writes to the socket directly,
+		// and a deadline left in the past would fail its writes.
+		c.raw.SetWriteDeadline(time.Time{})
+		clear(c.bufs)
+		if err != nil {
+			c.log.Debug("websocket write", "err", err)
+			c.conn.Close()
+			return false
+		}
+		for _, m := range c.batch {
+			if m.reply {
+				c.rs.metrics.replied(m.at)
+			} else {
+				c.rs.metrics.delivered(m.at)
 			}
-		}
-	}
-	if cork != nil {
-		if err := cork.uncork(); err != nil {
-			return fail(err)
-		}
-	}
-	for _, m := range c.batch {
-		if m.reply {
-			c.rs.metrics.replied(m.at)
-		} else {
-			c.rs.metrics.delivered(m.at)
 		}
 	}
 	if tooSlow {
@@ -302,7 +311,13 @@ func (c *wsClient) flushLocked() bool {
 }
 
 // closeWith sends a close frame (best effort) and closes the connection.
+// It takes writeMu when free, so that the close frame does not land inside
+// a message frame being written; a writer that holds it is the caller, or
+// is stuck on a dead peer, and the close goes out regardless.
 func (c *wsClient) closeWith(code int, reason string) {
+	if c.writeMu.TryLock() {
+		defer c.writeMu.Unlock()
+	}
 	_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason),
 		time.Now().Add(time.Second))
 	c.conn.Close()
@@ -311,10 +326,11 @@ func (c *wsClient) closeWith(code int, reason string) {
 // reply queues a reply, which is never dropped, and keeps it for a retry
 // of the same command id.
 func (c *wsClient) reply(key []byte, msg []byte) {
+	frame := textFrame(msg)
 	if key != nil {
-		c.replies.put(string(key), msg)
+		c.replies.put(string(key), frame)
 	}
-	c.q.pushReply(msg, c.readAt)
+	c.q.pushReply(frame, c.readAt)
 }
 
 // sendQueue is a connection's bounded queue of outgoing messages. Events
@@ -336,7 +352,7 @@ type sendQueue struct {
 }
 
 type queued struct {
-	msg       []byte
+	msg       []byte // a websocket frame (see textFrame)
 	key       string
 	droppable bool
 	reply     bool      // a reply to the client's command
@@ -396,20 +412,6 @@ func (q *sendQueue) signal() {
 	}
 }
 
-// pushDroppable queues droppable messages without keys, with one wake of
-// the writer for all of them.
-func (q *sendQueue) pushDroppable(msgs [][]byte, at time.Time) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.tooSlow {
-		return
-	}
-	for _, msg := range msgs {
-		q.pushLocked(msg, "", true, at)
-	}
-	q.signal()
-}
-
 // pushReply queues a reply to a command read at readAt.
 func (q *sendQueue) pushReply(msg []byte, readAt time.Time) {
 	q.mu.Lock()
@@ -433,6 +435,13 @@ func (q *sendQueue) take(batch []queued) (_ []queued, tooSlow bool) {
 	clear(q.msgs)
 	q.msgs, q.droppable = q.msgs[:0], 0
 	return batch, q.tooSlow
+}
+
+// empty reports whether nothing is queued.
+func (q *sendQueue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.msgs) == 0
 }
 
 func (q *sendQueue) droppedCount() int64 {

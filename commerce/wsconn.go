@@ -1,113 +1,30 @@
 package commerce
 
 import (
-	"bufio"
-	"net"
-	"net/http"
-	"sync"
-	"time"
+	"encoding/binary"
 )
 
-// corkConn is the network connection under a room websocket. While corked
-// it keeps what is written and sends it in one write when uncorked: a
-// connection's writer corks around each batch it takes from its queue, so
-// the messages queued while it waited go out in one system call instead of
-// one each. A chat fan-out is a write per viewer per message; on a busy
-// server the queues fill while the writers wait for a core, and then the
-// cost per message falls as the load rises instead of the latency.
-type corkConn struct {
-	net.Conn
-
-	mu     sync.Mutex // guards corked and buf; held while buf is written out
-	corked bool
-	buf    []byte
-}
-
-// maxCorkBuffer is the most a corkConn keeps between batches; a larger
-// buffer (after a burst) is let go.
-const maxCorkBuffer = 64 << 10
-
-func (c *corkConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.corked {
-		c.buf = append(c.buf, p...)
-		return len(p), nil
+// textFrame returns msg as one unmasked, final websocket text frame
+// (RFC 6455 section 5.2), as a server sends it. The room frames an event
+// once and writes the same bytes to every connection; a connection's
+// writer sends all it has queued with one writev. (The library would frame
+// each message again for each connection, and write each on its own.)
+func textFrame(msg []byte) []byte {
+	n := len(msg)
+	var f []byte
+	switch {
+	case n < 126:
+		f = make([]byte, 2, 2+n)
+		f[1] = byte(n)
+	case n <= 0xFFFF:
+		f = make([]byte, 4, 4+n)
+		f[1] = 126
+		binary.BigEndian.PutUint16(f[2:], uint16(n))
+	default:
+		f = make([]byte, 10, 10+n)
+		f[1] = 127
+		binary.BigEndian.PutUint64(f[2:], uint64(n))
 	}
-	return c.Conn.Write(p)
+	f[0] = 0x81 // FIN, text
+	return append(f, msg...)
 }
-
-func (c *corkConn) cork() {
-	c.mu.Lock()
-	c.corked = true
-	c.mu.Unlock()
-}
-
-// uncork sends what was written while corked, under the write deadline
-// set last.
-func (c *corkConn) uncork() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.corked = false
-	return c.flushLocked()
-}
-
-// spill sends what is kept once it reaches maxCorkBuffer, staying corked:
-// a long batch goes out in writes of that size.
-func (c *corkConn) spill() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.buf) < maxCorkBuffer {
-		return nil
-	}
-	return c.flushLocked()
-}
-
-func (c *corkConn) flushLocked() error {
-	if len(c.buf) == 0 {
-		return nil
-	}
-	_, err := c.Conn.Write(c.buf)
-	if cap(c.buf) > maxCorkBuffer {
-		c.buf = nil
-	} else {
-		c.buf = c.buf[:0]
-	}
-	return err
-}
-
-// Close sends what is kept, such as a close frame written by another
-// goroutine during a batch, then closes. The send is best effort and
-// brief: a connection being closed may be a dead one. A write in progress
-// is not waited for: closing is what ends a write stuck on a dead peer.
-func (c *corkConn) Close() error {
-	if c.mu.TryLock() {
-		if len(c.buf) > 0 {
-			c.Conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-			_, _ = c.Conn.Write(c.buf)
-			c.buf = nil
-		}
-		c.corked = false
-		c.mu.Unlock()
-	}
-	return c.Conn.Close()
-}
-
-// corkingWriter hands the websocket upgrader a corkConn in place of the
-// hijacked connection.
-type corkingWriter struct {
-	http.ResponseWriter
-	conn *corkConn // set by Hijack
-}
-
-func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	w.conn = &corkConn{Conn: nc}
-	return w.conn, brw, nil
-}
-
-// Unwrap lets http.ResponseController reach the server's writer.
-func (w *corkingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
