@@ -1,0 +1,645 @@
+package recordings
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+)
+
+// Options tune a Recorder; zero values take the defaults.
+type Options struct {
+	// SegmentDuration is the length after which a segment is cut, at the
+	// next video keyframe. Default 4 s.
+	SegmentDuration time.Duration
+	// QueueSize bounds the packets waiting for the recorder's goroutine;
+	// beyond it packets are dropped and counted. Default 2048.
+	QueueSize int
+	// MaxPendingSegments bounds the segments waiting for the store; beyond
+	// it the oldest pending segment is dropped and counted. Default 32
+	// (about two minutes at 4 s).
+	MaxPendingSegments int
+	// PutTimeout bounds one Store.Put. Default 30 s.
+	PutTimeout time.Duration
+	// RetryMin and RetryMax bound the backoff between failed Puts.
+	// Defaults 250 ms and 10 s.
+	RetryMin, RetryMax time.Duration
+	// RequestKeyframe, if set, is called (from the recorder's goroutine, at
+	// most once a second) when video was lost and the recording waits for a
+	// keyframe; the SFU wires it to a PLI. It must not block.
+	RequestKeyframe func()
+	Logger          *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.SegmentDuration <= 0 {
+		o.SegmentDuration = 4 * time.Second
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 2048
+	}
+	if o.MaxPendingSegments <= 0 {
+		o.MaxPendingSegments = 32
+	}
+	if o.PutTimeout <= 0 {
+		o.PutTimeout = 30 * time.Second
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = 250 * time.Millisecond
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Stats counts what a Recorder did and lost.
+type Stats struct {
+	DroppedPackets  uint64 // intake queue full, or written after Close
+	SkippedFrames   uint64 // video frames skipped while waiting for a keyframe after loss
+	Segments        uint64 // media segments stored
+	DroppedSegments uint64 // media segments that never reached the store
+}
+
+// Recorder records one broadcast (VP8 video + Opus audio, as RTP) into WebM
+// segments in a Store under prefix: init.webm, 000001.webm, ... and
+// manifest.json.
+//
+// Lifecycle: NewRecorder starts two goroutines, one that depacketizes and
+// muxes, one that uploads. WriteVideo and WriteAudio may be called from any
+// goroutine until Close; Close flushes the last segment, rewrites the init
+// with the final duration and cues, and writes the final manifest.
+type Recorder struct {
+	store  Store
+	prefix string
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time // tests may replace it before the first packet
+
+	in      chan packetIn
+	closed  atomic.Bool
+	closing chan struct{}
+	muxDone chan struct{}
+
+	droppedPackets atomic.Uint64
+	skippedFrames  atomic.Uint64
+
+	// owned by the mux goroutine
+	t0          time.Time
+	video       trackState
+	audio       trackState
+	initDone    bool
+	videoBroken bool // lost video: skip to the next keyframe
+	lastPLI     time.Time
+	seg         *segmentWriter
+	segNum      int
+
+	up *uploader
+}
+
+type packetIn struct {
+	pkt   *rtp.Packet
+	video bool
+	at    time.Time
+}
+
+// trackState maps one track's RTP timestamps onto the recording's timeline.
+type trackState struct {
+	sb       *samplebuilder.SampleBuilder
+	clock    int64
+	started  bool
+	offsetMs int64 // arrival of the first packet, from the recording's start
+	firstTS  uint32
+	prevTS   uint32
+	ext      int64 // RTP ticks since firstTS, unwrapped
+	popped   bool
+	lastMs   int64 // timeline of the latest popped sample
+	queue    []sample
+}
+
+type sample struct {
+	ms, durMs int64
+	data      []byte
+	afterLoss bool
+}
+
+// NewRecorder starts recording a broadcast into store under prefix.
+func NewRecorder(store Store, prefix string, opts Options) *Recorder {
+	r := newRecorder(store, prefix, opts)
+	r.start()
+	return r
+}
+
+// newRecorder builds a Recorder without starting it, so that tests can fill
+// its queue deterministically.
+func newRecorder(store Store, prefix string, opts Options) *Recorder {
+	opts.defaults()
+	log := opts.Logger.With("recording", prefix)
+	r := &Recorder{
+		store:   store,
+		prefix:  prefix,
+		opts:    opts,
+		log:     log,
+		now:     time.Now,
+		in:      make(chan packetIn, opts.QueueSize),
+		closing: make(chan struct{}),
+		muxDone: make(chan struct{}),
+		// maxLate in packets: generous, since a recording can afford latency
+		// to wait for retransmitted packets and reordering.
+		video: trackState{sb: samplebuilder.New(256, &codecs.VP8Packet{}, 90000), clock: 90000},
+		audio: trackState{sb: samplebuilder.New(32, &codecs.OpusPacket{}, 48000), clock: 48000},
+	}
+	r.up = newUploader(store, prefix, opts, log)
+	return r
+}
+
+func (r *Recorder) start() {
+	go r.run()
+	go r.up.run()
+}
+
+// WriteVideo queues a VP8 RTP packet. It never blocks: when the recorder is
+// behind, the packet is dropped and counted. The packet is copied.
+func (r *Recorder) WriteVideo(p *rtp.Packet) { r.write(p, true) }
+
+// WriteAudio queues an Opus RTP packet, like WriteVideo.
+func (r *Recorder) WriteAudio(p *rtp.Packet) { r.write(p, false) }
+
+func (r *Recorder) write(p *rtp.Packet, video bool) {
+	if r.closed.Load() {
+		r.droppedPackets.Add(1)
+		return
+	}
+	// Arrival time is taken here, not on the recorder's goroutine, so a
+	// backlog in the queue does not shift the tracks against each other.
+	select {
+	case r.in <- packetIn{pkt: p.Clone(), video: video, at: r.now()}:
+	default:
+		if n := r.droppedPackets.Add(1); bits.OnesCount64(n) == 1 {
+			r.log.Warn("recording queue full, dropping packets", "dropped", n)
+		}
+	}
+}
+
+// Stats returns the recorder's counters.
+func (r *Recorder) Stats() Stats {
+	return Stats{
+		DroppedPackets:  r.droppedPackets.Load(),
+		SkippedFrames:   r.skippedFrames.Load(),
+		Segments:        r.up.stored.Load(),
+		DroppedSegments: r.up.dropped.Load(),
+	}
+}
+
+// Close stops intake, flushes the last segment and waits, within ctx, for
+// every pending object to reach the store, then writes the final init and
+// manifest. When ctx ends first, what is still pending is abandoned and an
+// error returned; the stored segments still play.
+func (r *Recorder) Close(ctx context.Context) error {
+	if r.closed.Swap(true) {
+		return errors.New("recorder already closed")
+	}
+	close(r.closing)
+	select {
+	case <-r.muxDone:
+	case <-ctx.Done():
+		r.up.abort()
+		return fmt.Errorf("close recording %s: flush: %w", r.prefix, ctx.Err())
+	}
+	r.up.finish()
+	select {
+	case <-r.up.done:
+	case <-ctx.Done():
+		r.up.abort()
+		<-r.up.done
+		return fmt.Errorf("close recording %s: upload: %w", r.prefix, ctx.Err())
+	}
+	if err := r.up.err; err != nil {
+		return fmt.Errorf("close recording %s: %w", r.prefix, err)
+	}
+	return nil
+}
+
+func (r *Recorder) run() {
+	defer close(r.muxDone)
+	for {
+		select {
+		case p := <-r.in:
+			r.handle(p)
+		case <-r.closing:
+			// Take what was queued before Close, then flush.
+			for {
+				select {
+				case p := <-r.in:
+					r.handle(p)
+					continue
+				default:
+				}
+				break
+			}
+			r.video.sb.Flush()
+			r.audio.sb.Flush()
+			r.pop(&r.video)
+			r.pop(&r.audio)
+			r.mux(true)
+			r.finishSegment()
+			return
+		}
+	}
+}
+
+func (r *Recorder) handle(p packetIn) {
+	t := &r.audio
+	if p.video {
+		t = &r.video
+	}
+	if r.t0.IsZero() {
+		r.t0 = p.at
+	}
+	if !t.started {
+		// Without RTCP sender reports the tracks' RTP clocks cannot be
+		// related exactly, so each track's first packet is placed at its
+		// arrival time. For a single phone publisher both tracks start
+		// within a few tens of milliseconds of capture, which is close
+		// enough for lip sync; SR-based mapping would be needed for
+		// perfect sync across tracks.
+		t.started = true
+		t.offsetMs = p.at.Sub(r.t0).Milliseconds()
+		t.firstTS = p.pkt.Timestamp
+		t.prevTS = p.pkt.Timestamp
+	}
+	t.sb.Push(p.pkt)
+	r.pop(t)
+	r.mux(false)
+}
+
+// pop moves the samplebuilder's complete samples onto the track's timeline.
+func (r *Recorder) pop(t *trackState) {
+	for {
+		s := t.sb.Pop()
+		if s == nil {
+			return
+		}
+		if !t.popped {
+			t.ext = int64(int32(s.PacketTimestamp - t.firstTS))
+			t.popped = true
+		} else {
+			t.ext += int64(int32(s.PacketTimestamp - t.prevTS))
+		}
+		t.prevTS = s.PacketTimestamp
+		ms := t.offsetMs + t.ext*1000/t.clock
+		t.lastMs = ms
+		t.queue = append(t.queue, sample{
+			ms:        ms,
+			durMs:     s.Duration.Milliseconds(),
+			data:      s.Data,
+			afterLoss: s.PrevDroppedPackets > 0,
+		})
+	}
+}
+
+// maxInterleaveMs is how long one track's samples wait for the other track
+// before being written anyway (the other track paused or never started).
+const maxInterleaveMs = 1000
+
+// mux writes the queued samples of both tracks in timeline order. A sample
+// waits until the other track has caught up with it, since each
+// samplebuilder releases frames with its own delay.
+func (r *Recorder) mux(final bool) {
+	v, a := &r.video, &r.audio
+	for {
+		var t *trackState
+		switch {
+		case len(v.queue) > 0 && len(a.queue) > 0:
+			t = v
+			if a.queue[0].ms < v.queue[0].ms {
+				t = a
+			}
+		case len(v.queue) > 0:
+			if final || v.queue[0].ms <= a.lastMs || v.lastMs-v.queue[0].ms > maxInterleaveMs {
+				t = v
+			}
+		case len(a.queue) > 0:
+			if final || a.queue[0].ms <= v.lastMs || a.lastMs-a.queue[0].ms > maxInterleaveMs {
+				t = a
+			}
+		}
+		if t == nil {
+			return
+		}
+		s := t.queue[0]
+		t.queue[0] = sample{}
+		t.queue = t.queue[1:]
+		r.writeSample(t == v, s)
+	}
+}
+
+func (r *Recorder) writeSample(video bool, s sample) {
+	if s.ms < 0 {
+		return // reordered ahead of the first packet seen; before the recording's start
+	}
+	if !video {
+		if r.seg != nil {
+			r.seg.add(audioTrack, s.ms, s.durMs, true, s.data)
+		}
+		// Audio before the first video keyframe is dropped: every segment,
+		// the first included, starts with a keyframe.
+		return
+	}
+
+	key, w, h := vp8Keyframe(s.data)
+	if s.afterLoss {
+		r.videoBroken = true
+	}
+	if r.videoBroken && !key {
+		// Inter frames after a loss would decode with corruption until the
+		// next keyframe; a short freeze reads better in a replay.
+		r.skippedFrames.Add(1)
+		if f := r.opts.RequestKeyframe; f != nil && r.now().Sub(r.lastPLI) > time.Second {
+			r.lastPLI = r.now()
+			f()
+		}
+		return
+	}
+	if key {
+		r.videoBroken = false
+	}
+	if !r.initDone {
+		if !key {
+			r.skippedFrames.Add(1)
+			return
+		}
+		r.initDone = true
+		r.up.setInit(initParams{width: w, height: h}, r.t0)
+	}
+	if key && (r.seg == nil || s.ms-r.seg.startMs >= r.opts.SegmentDuration.Milliseconds()) {
+		if r.seg != nil {
+			// A segment ends where the next begins, whatever the duration
+			// of its last frame (which spans any gap of skipped frames).
+			r.seg.endMs = s.ms
+		}
+		r.finishSegment()
+		r.seg = newSegmentWriter(s.ms)
+	}
+	r.seg.add(videoTrack, s.ms, s.durMs, key, s.data)
+}
+
+func (r *Recorder) finishSegment() {
+	if r.seg == nil {
+		return
+	}
+	seg := r.seg
+	r.seg = nil
+	data, err := seg.bytes()
+	if err != nil {
+		r.log.Error("cannot mux segment, dropped", "err", err)
+		r.up.dropped.Add(1)
+		return
+	}
+	r.segNum++
+	r.up.enqueue(pendingSegment{
+		Segment: Segment{
+			Name:       fmt.Sprintf("%06d.webm", r.segNum),
+			StartMs:    seg.startMs,
+			DurationMs: seg.endMs - seg.startMs,
+			Size:       int64(len(data)),
+		},
+		data: data,
+	})
+}
+
+type pendingSegment struct {
+	Segment
+	data []byte
+}
+
+// uploader puts objects into the store in order on its own goroutine,
+// retrying with backoff, so that a slow or failing store never holds up
+// muxing, let alone the SFU.
+type uploader struct {
+	store  Store
+	prefix string
+	opts   Options
+	log    *slog.Logger
+
+	ctx    context.Context // canceled by abort
+	cancel context.CancelFunc
+	wake   chan struct{}
+	done   chan struct{}
+	err    error // set before done is closed
+
+	stored  atomic.Uint64
+	dropped atomic.Uint64
+
+	mu        sync.Mutex // guards the fields below
+	init      *initParams
+	initSent  bool
+	startedAt time.Time
+	pending   []pendingSegment
+	inflight  string // name of the segment being Put, never dropped
+	finishing bool
+
+	// owned by the upload goroutine
+	manifest Manifest
+}
+
+func newUploader(store Store, prefix string, opts Options, log *slog.Logger) *uploader {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &uploader{
+		store: store, prefix: prefix, opts: opts, log: log,
+		ctx: ctx, cancel: cancel,
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+}
+
+func (u *uploader) key(name string) string {
+	if u.prefix == "" {
+		return name
+	}
+	return u.prefix + "/" + name
+}
+
+func (u *uploader) poke() {
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (u *uploader) setInit(p initParams, startedAt time.Time) {
+	u.mu.Lock()
+	u.init = &p
+	u.startedAt = startedAt
+	u.mu.Unlock()
+	u.poke()
+}
+
+func (u *uploader) enqueue(s pendingSegment) {
+	u.mu.Lock()
+	u.pending = append(u.pending, s)
+	var lost []string
+	for len(u.pending) > u.opts.MaxPendingSegments {
+		i := 0
+		if u.pending[0].Name == u.inflight {
+			i = 1
+		}
+		lost = append(lost, u.pending[i].Name)
+		u.pending = append(u.pending[:i], u.pending[i+1:]...)
+	}
+	u.mu.Unlock()
+	if len(lost) > 0 {
+		n := u.dropped.Add(uint64(len(lost)))
+		u.log.Error("recording store is failing, dropped pending segments", "segments", lost, "dropped_total", n)
+	}
+	u.poke()
+}
+
+func (u *uploader) finish() {
+	u.mu.Lock()
+	u.finishing = true
+	u.mu.Unlock()
+	u.poke()
+}
+
+func (u *uploader) abort() { u.cancel() }
+
+func (u *uploader) run() {
+	defer close(u.done)
+	for {
+		u.mu.Lock()
+		initP, initSent := u.init, u.initSent
+		var seg *pendingSegment
+		if initSent && len(u.pending) > 0 {
+			s := u.pending[0]
+			seg = &s
+			u.inflight = s.Name
+		}
+		finishing := u.finishing && (initP == nil || initSent) && len(u.pending) == 0
+		u.mu.Unlock()
+
+		switch {
+		case initP != nil && !initSent:
+			data, err := buildInit(*initP)
+			if err == nil {
+				err = u.put("init.webm", data)
+			}
+			if err != nil {
+				u.err = err
+				return
+			}
+			u.mu.Lock()
+			u.initSent = true
+			u.manifest = Manifest{
+				Version: 1, Container: "webm", VideoCodec: "V_VP8", AudioCodec: "A_OPUS",
+				Width: initP.width, Height: initP.height, StartedAt: u.startedAt, Init: "init.webm",
+			}
+			u.mu.Unlock()
+		case seg != nil:
+			if err := u.put(seg.Name, seg.data); err != nil {
+				u.err = err
+				return
+			}
+			u.mu.Lock()
+			u.pending[0] = pendingSegment{}
+			u.pending = u.pending[1:]
+			u.inflight = ""
+			u.manifest.DroppedSegments = int(u.dropped.Load())
+			u.mu.Unlock()
+			u.stored.Add(1)
+			u.manifest.Segments = append(u.manifest.Segments, seg.Segment)
+			u.manifest.DurationMs = seg.StartMs + seg.DurationMs
+			if err := u.putManifest(); err != nil {
+				u.err = err
+				return
+			}
+		case finishing:
+			u.err = u.finalize(initP)
+			return
+		default:
+			select {
+			case <-u.wake:
+			case <-u.ctx.Done():
+				u.err = u.ctx.Err()
+				return
+			}
+		}
+	}
+}
+
+// finalize rewrites the init with the duration and a cue per segment, so
+// players show the length and can seek, then marks the manifest ended.
+func (u *uploader) finalize(initP *initParams) error {
+	u.manifest.Ended = true
+	u.manifest.DroppedSegments = int(u.dropped.Load())
+	if initP != nil && len(u.manifest.Segments) > 0 {
+		p := *initP
+		p.durationMs = float64(u.manifest.DurationMs)
+		var off int64
+		for _, s := range u.manifest.Segments {
+			p.cues = append(p.cues, cuePoint{timeMs: s.StartMs, offset: off})
+			off += s.Size
+		}
+		data, err := buildInit(p)
+		if err == nil {
+			err = u.put("init.webm", data)
+		}
+		if err != nil {
+			return fmt.Errorf("final init: %w", err)
+		}
+	}
+	if u.manifest.Version == 0 {
+		// Nothing was recorded (no video keyframe ever arrived).
+		u.manifest = Manifest{Version: 1, Container: "webm", Ended: true, Segments: []Segment{}}
+	}
+	return u.putManifest()
+}
+
+func (u *uploader) putManifest() error {
+	data, err := json.MarshalIndent(u.manifest, "", "  ")
+	if err != nil {
+		return fmt.Errorf("marshal manifest: %w", err)
+	}
+	return u.put("manifest.json", data)
+}
+
+// put stores one object, retrying with backoff until it succeeds or the
+// uploader is aborted.
+func (u *uploader) put(name string, data []byte) error {
+	key := u.key(name)
+	wait := u.opts.RetryMin
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(u.ctx, u.opts.PutTimeout)
+		err := u.store.Put(ctx, key, data)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				u.log.Info("recording store recovered", "key", key, "attempts", attempt)
+			}
+			return nil
+		}
+		if u.ctx.Err() != nil {
+			return fmt.Errorf("put %s: %w", key, err)
+		}
+		u.log.Error("recording store put failed, retrying", "key", key, "attempt", attempt, "retry_in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-u.ctx.Done():
+			t.Stop()
+			return fmt.Errorf("put %s: %w", key, u.ctx.Err())
+		}
+		wait = min(wait*2, u.opts.RetryMax)
+	}
+}
