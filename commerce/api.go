@@ -595,12 +595,26 @@ func (a *API) patchProduct(w http.ResponseWriter, r *http.Request, ch Channel) {
 		a.fail(w, r, err)
 		return
 	}
+	var old string
+	if f.PhotoKey != nil { // removing the photo ("" is all check allows)
+		before, err := a.store.Product(r.Context(), ch.ID, id)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		old = before.PhotoKey
+	}
 	p, err := a.store.UpdateProduct(r.Context(), ch.ID, id, ProductPatch{
 		Name: f.Name, PriceWon: f.PriceWon, Stock: f.Stock, Description: f.Description, PhotoKey: f.PhotoKey,
 	})
 	if err != nil {
 		a.fail(w, r, err)
 		return
+	}
+	// Photo keys are never reused, so a key read before the update and
+	// replaced since is no product's any more, whichever update came last.
+	if old != p.PhotoKey {
+		a.deletePhotoFiles(old)
 	}
 	apiWriteJSON(w, http.StatusOK, toProductJSON(p))
 }
@@ -655,12 +669,30 @@ func (a *API) putPhoto(w http.ResponseWriter, r *http.Request, ch Channel) {
 		a.fail(w, r, err)
 		return
 	}
-	p, err := a.store.UpdateProduct(r.Context(), ch.ID, id, ProductPatch{PhotoKey: &key})
+	p, old, err := a.store.SetProductPhoto(r.Context(), ch.ID, id, key)
 	if err != nil {
+		a.deletePhotoFiles(key) // nothing refers to it
 		a.fail(w, r, err)
 		return
 	}
+	a.deletePhotoFiles(old)
 	apiWriteJSON(w, http.StatusOK, toProductJSON(p))
+}
+
+// deletePhotoFiles deletes a photo that no product refers to any more, and
+// its thumbnail. A failure leaves a file behind, which is logged, not the
+// request's error: the product is already as asked.
+func (a *API) deletePhotoFiles(key string) {
+	if key == "" || a.photos == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, k := range []string{key, thumbPhotoKey(key)} {
+		if err := a.photos.Delete(ctx, k); err != nil {
+			a.log.Warn("photo left behind", "key", k, "err", err)
+		}
+	}
 }
 
 func (a *API) deletePhoto(w http.ResponseWriter, r *http.Request, ch Channel) {
@@ -669,12 +701,12 @@ func (a *API) deletePhoto(w http.ResponseWriter, r *http.Request, ch Channel) {
 		a.fail(w, r, err)
 		return
 	}
-	none := ""
-	p, err := a.store.UpdateProduct(r.Context(), ch.ID, id, ProductPatch{PhotoKey: &none})
+	p, old, err := a.store.SetProductPhoto(r.Context(), ch.ID, id, "")
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	a.deletePhotoFiles(old)
 	apiWriteJSON(w, http.StatusOK, toProductJSON(p))
 }
 

@@ -877,6 +877,17 @@ func testAPIPhotos(t *testing.T, newDB func(t *testing.T) storeOpener) {
 		t.Errorf("If-None-Match: %d", r.status)
 	}
 
+	// gone checks that a replaced photo and its thumbnail were deleted.
+	gone := func(t *testing.T, key string) {
+		t.Helper()
+		for _, k := range []string{key, thumbPhotoKey(key)} {
+			if r := e.do(t, apiReq{method: "GET", path: "/photos/" + k}); r.status != 404 {
+				t.Errorf("replaced photo %s: %d, want 404 (deleted)", k, r.status)
+			}
+		}
+	}
+	current := p.PhotoKey
+
 	// A phone photo: stored 400x200 landscape with orientation 6 (turn
 	// right to show) is a 200x400 portrait, red on top.
 	for _, bo := range []binary.ByteOrder{binary.BigEndian, binary.LittleEndian} {
@@ -903,6 +914,8 @@ func testAPIPhotos(t *testing.T, newDB func(t *testing.T) storeOpener) {
 				if !apiNear(img.At(100, 50), red) || !apiNear(img.At(100, 350), blue) {
 					t.Errorf("oriented colours: top %v bottom %v, want red over blue", img.At(100, 50), img.At(100, 350))
 				}
+				gone(t, current)
+				current = got.PhotoKey
 			})
 		}
 	}
@@ -914,6 +927,20 @@ func testAPIPhotos(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	if r.status != 200 || got.PhotoKey != "" || got.PhotoURL != "" {
 		t.Fatalf("delete photo: %d %s", r.status, r.body)
 	}
+	gone(t, current)
+	// And with PATCH photo_key "".
+	r = e.do(t, apiReq{method: "PUT", path: fmt.Sprintf("/api/channels/kim-fish/products/%d/photo", p.ID), auth: "Bearer " + e.key,
+		ctype: "image/png", body: apiPNG(t, apiTestImage(40, 40))})
+	r.decode(t, &got)
+	if r.status != 200 || got.PhotoKey == "" {
+		t.Fatalf("put photo: %d %s", r.status, r.body)
+	}
+	r = e.do(t, apiReq{method: "PATCH", path: fmt.Sprintf("/api/channels/kim-fish/products/%d", p.ID), auth: "Bearer " + e.key,
+		ctype: "application/json", body: []byte(`{"photo_key":""}`)})
+	if r.status != 200 {
+		t.Fatalf("patch photo_key: %d %s", r.status, r.body)
+	}
+	gone(t, got.PhotoKey)
 	e.do(t, apiReq{method: "PUT", path: "/api/channels/kim-fish/products/999999/photo", auth: "Bearer " + e.key,
 		ctype: "image/png", body: apiPNG(t, apiTestImage(4, 4))}).wantError(t, 404, "not_found")
 

@@ -30,6 +30,8 @@ type PhotoStore interface {
 	// Open returns the photo stored under key, or an error wrapping
 	// ErrNotFound. The caller closes it.
 	Open(ctx context.Context, key string) (StoredPhoto, error)
+	// Delete removes the photo stored under key; a missing one is no error.
+	Delete(ctx context.Context, key string) error
 }
 
 // StoredPhoto is a photo read back from a PhotoStore.
@@ -126,6 +128,17 @@ func (d *DirPhotos) Open(ctx context.Context, key string) (StoredPhoto, error) {
 		return StoredPhoto{}, fmt.Errorf("open photo: %w", err)
 	}
 	return StoredPhoto{ReadSeekCloser: f, ContentType: photoContentType(key), ModTime: st.ModTime()}, nil
+}
+
+// Delete removes the photo stored under key, if any.
+func (d *DirPhotos) Delete(ctx context.Context, key string) error {
+	if err := checkStoredPhotoKey(key); err != nil {
+		return fmt.Errorf("delete photo: %w", err)
+	}
+	if err := d.root.Remove(key); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete photo: %w", err)
+	}
+	return nil
 }
 
 // checkStoredPhotoKey returns an error wrapping ErrInvalid unless key is a

@@ -229,6 +229,57 @@ WHERE id = ? AND channel_id = ? AND deleted_at IS NULL`), args...)
 	return p, nil
 }
 
+// SetProductPhoto sets a product's photo key ("" for none) and returns the
+// product and the key it had before if no other product has it, so that the
+// caller can delete the photo nothing refers to any more. Two replacements
+// at once each get the key the other replaced, never the same one.
+func (s *Store) SetProductPhoto(ctx context.Context, channelID, productID int64, key string) (Product, string, error) {
+	key, err := cleanPhotoKey(key)
+	if err != nil {
+		return Product{}, "", fmt.Errorf("set product photo: %w", err)
+	}
+	var (
+		p   Product
+		old string
+	)
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for range 10 {
+			cur, err := s.product(ctx, tx, channelID, productID)
+			if err != nil {
+				return err
+			}
+			// Only if the key is still the one read: on PostgreSQL another
+			// replacement may commit in between, and then this one reads again.
+			res, err := tx.ExecContext(ctx, s.dialect.rebind(`UPDATE products SET photo_key = ?, updated_at = ?
+WHERE id = ? AND channel_id = ? AND deleted_at IS NULL AND photo_key = ?`), key, s.timestamp(), productID, channelID, cur.PhotoKey)
+			if err := oneRow(res, err); errors.Is(err, ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			// The old photo is the caller's to delete unless another product (a
+			// PATCH may share a key) still shows it.
+			var others int
+			if cur.PhotoKey != "" {
+				if err := tx.QueryRowContext(ctx, s.dialect.rebind(`SELECT COUNT(*) FROM products WHERE photo_key = ? AND id <> ?`),
+					cur.PhotoKey, productID).Scan(&others); err != nil {
+					return err
+				}
+			}
+			if others == 0 {
+				old = cur.PhotoKey
+			}
+			p, err = s.product(ctx, tx, channelID, productID)
+			return err
+		}
+		return fmt.Errorf("product %d: photo replaced too often at once", productID)
+	})
+	if err != nil {
+		return Product{}, "", fmt.Errorf("set product photo: %w", err)
+	}
+	return p, old, nil
+}
+
 // DeleteProduct hides a product: it is no longer listed or orderable, and
 // is unpinned from a live broadcast, while past orders keep referring to
 // it.
