@@ -23,21 +23,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/dangol/dangol/internal/testserver"
 )
 
-var state struct {
-	once   sync.Once
-	server *Server
-	skip   string // why there is no server, if it is missing rather than broken
-	err    error
-}
+// shared is the server of this process's tests.
+var shared = testserver.NewShared("MinIO", start, func(s *Server) error { return s.proc.stop() })
 
 // Server is the MinIO server the tests use. Endpoint is host:port, without
 // a scheme (plain HTTP), as S3 clients take it.
@@ -52,34 +49,14 @@ type Server struct {
 
 // Main runs the tests of a package that uses this one, then stops the
 // server: call it from TestMain.
-func Main(m *testing.M) {
-	code := m.Run()
-	if err := Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stop test MinIO:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func Main(m *testing.M) { shared.Main(m) }
 
 // Start returns the server, starting it on first use in this process, or
 // skips tb (loudly) when there is no minio binary, or fails it when
 // DANGOL_TEST_STRICT=1 or the server is there but broken.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	state.once.Do(func() {
-		state.server, state.skip, state.err = start()
-	})
-	switch {
-	case state.err != nil:
-		tb.Fatalf("MinIO for tests: %v", state.err)
-	case state.skip != "" && os.Getenv("DANGOL_TEST_STRICT") == "1":
-		tb.Fatalf("MinIO for tests: %s (DANGOL_TEST_STRICT=1)", state.skip)
-	case state.skip != "":
-		tb.Skipf("SKIPPED: no MinIO for the tests: %s", state.skip)
-	}
-	return state.server
+	return shared.Get(tb)
 }
 
 // NewBucket is Start(tb).NewBucket().
@@ -97,12 +74,7 @@ func (s *Server) NewBucket() string {
 
 // Stop stops the server this process started, if any, and removes its
 // data directory. Call it once, after the tests (see Main).
-func Stop() error {
-	if s := state.server; s != nil {
-		return s.proc.stop()
-	}
-	return nil
-}
+func Stop() error { return shared.Stop() }
 
 func start() (*Server, string, error) {
 	bin, reason := findMinio()
@@ -130,21 +102,12 @@ func start() (*Server, string, error) {
 func waitS3(ctx context.Context, s *Server) error {
 	client, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
 	if err != nil {
-		return err
+		return fmt.Errorf("S3 client: %w", err)
 	}
-	for {
+	return s.proc.server.WaitReady(ctx, func(ctx context.Context) error {
 		_, err := client.ListBuckets(ctx)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-s.proc.exit:
-			return fmt.Errorf("minio exited at start: %s", s.proc.output())
-		case <-ctx.Done():
-			return fmt.Errorf("minio does not answer S3 requests: %w: %s", err, s.proc.output())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		return err
+	})
 }
 
 func randomHex(n int) string {

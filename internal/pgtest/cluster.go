@@ -1,7 +1,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,11 +11,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/dangol/dangol/internal/testserver"
 )
 
 // findPGBin returns the directory of initdb and postgres, or why there is
@@ -51,17 +50,13 @@ func isFile(path string) bool {
 type pgCluster struct {
 	dir  string
 	port int
-	cmd  *exec.Cmd
-	exit chan struct{} // closed when the server process has exited
-	log  *bytes.Buffer // the server's output
-	mu   sync.Mutex    // guards log
+	proc *testserver.Process
 }
 
 // startCluster creates and starts a cluster, as the user cred (nil: this
 // process's), to whom its directory is given.
 func startCluster(ctx context.Context, bin string, cred *syscall.Credential) (c *pgCluster, err error) {
-	sweepClusters()
-	dir, err := os.MkdirTemp("", "dangol-pg-")
+	dir, err := testserver.TempDir("dangol-pg-")
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +67,7 @@ func startCluster(ctx context.Context, bin string, cred *syscall.Credential) (c 
 	}()
 	if cred != nil {
 		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("give %s to the postgres user: %w", dir, err)
 		}
 	}
 	data := filepath.Join(dir, "data")
@@ -102,12 +97,11 @@ func startCluster(ctx context.Context, bin string, cred *syscall.Credential) (c 
 }
 
 func startServer(ctx context.Context, bin, dir, data string, cred *syscall.Credential) (*pgCluster, error) {
-	port, err := freePort()
+	port, err := testserver.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	c := &pgCluster{dir: dir, port: port, exit: make(chan struct{}), log: &bytes.Buffer{}}
-	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
+	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data,
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "port="+strconv.Itoa(port),
 		"-c", "unix_socket_directories="+dir,
@@ -120,112 +114,40 @@ func startServer(ctx context.Context, bin, dir, data string, cred *syscall.Crede
 		"-c", "log_min_error_statement=panic",
 		"-c", "logging_collector=off",
 	)
-	c.cmd.Env = pgEnv(dir)
-	c.cmd.Stdout = (*lockedWriter)(c)
-	c.cmd.Stderr = (*lockedWriter)(c)
-	// Pdeathsig: should the test binary die without stopping the server
-	// (a SIGKILL, a panic in another goroutine), the kernel stops the
-	// server too (SIGQUIT: immediate shutdown), so no stray server stays
-	// behind.
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
-	if err := c.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start postgres: %w", err)
+	cmd.Env = pgEnv(dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	// SIGQUIT, should the test binary die: immediate shutdown.
+	proc, err := testserver.Start(cmd, dir, syscall.SIGQUIT)
+	if err != nil {
+		return nil, err
 	}
-	go func() {
-		c.cmd.Wait()
-		close(c.exit)
-	}()
+	c := &pgCluster{dir: dir, port: port, proc: proc}
 
 	u := url.URL{Scheme: "postgres", User: url.User("postgres"), Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		Path: "/postgres", RawQuery: "sslmode=disable&connect_timeout=2"}
-	for {
+	err = proc.WaitReady(ctx, func(ctx context.Context) error {
 		conn, err := pgx.Connect(ctx, u.String())
-		if err == nil {
-			conn.Close(ctx)
-			return c, nil
+		if err != nil {
+			return err
 		}
-		select {
-		case <-c.exit:
-			return nil, fmt.Errorf("postgres exited at start: %s", c.output())
-		case <-ctx.Done():
-			return nil, errors.Join(fmt.Errorf("postgres did not accept connections: %w: %s", err, c.output()), c.stop())
-		case <-time.After(20 * time.Millisecond):
-		}
+		return conn.Close(ctx)
+	})
+	if err != nil {
+		return nil, errors.Join(err, proc.Stop(syscall.SIGQUIT))
 	}
-}
-
-// sweepClusters removes the directories of clusters that test binaries
-// killed before they could clean up (their servers died with them; see
-// Pdeathsig): those over an hour old whose server is not running.
-func sweepClusters() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "dangol-pg-*"))
-	for _, dir := range dirs {
-		fi, err := os.Stat(dir)
-		if err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < time.Hour {
-			continue
-		}
-		if b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid")); err == nil {
-			pid, _ := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
-			if pid > 0 && syscall.Kill(pid, 0) == nil {
-				continue
-			}
-		}
-		os.RemoveAll(dir)
-	}
+	return c, nil
 }
 
 // pgEnv is the environment of initdb and the server: the test's, without
-// libpq's PG* variables, which would point them elsewhere.
+// libpq's PG* variables, which would point them elsewhere, and with a
+// HOME and locale of their own.
 func pgEnv(home string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PG") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "LC_") && !strings.HasPrefix(kv, "LANG=") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, "HOME="+home, "LANG=C", "LC_ALL=C")
-}
-
-type lockedWriter pgCluster
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.log.Len() < 1<<20 {
-		w.log.Write(p)
-	}
-	return len(p), nil
-}
-
-func (c *pgCluster) output() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.log.String()
+	return append(testserver.Environ("PG", "HOME=", "LC_", "LANG="), "HOME="+home, "LANG=C", "LC_ALL=C")
 }
 
 // stop shuts the server down and removes its directory. The shutdown is
 // "immediate" (SIGQUIT): no shutdown checkpoint, which would flush every
 // test database to disk only for it to be deleted.
 func (c *pgCluster) stop() error {
-	var err error
-	if c.cmd.Process != nil {
-		c.cmd.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-c.exit:
-		case <-time.After(15 * time.Second):
-			c.cmd.Process.Kill()
-			<-c.exit
-			err = fmt.Errorf("postgres did not stop within 15 s; killed it")
-		}
-	}
-	return errors.Join(err, os.RemoveAll(c.dir))
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return errors.Join(c.proc.Stop(syscall.SIGQUIT), os.RemoveAll(c.dir))
 }

@@ -25,7 +25,6 @@ import (
 	"os"
 	"os/user"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -33,18 +32,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/dangol/dangol/internal/testserver"
 )
 
 // pgBinDirs are where the server binaries are looked for, before $PATH;
 // DANGOL_TEST_PG_BIN, if set, is the only place looked at.
 var pgBinDirs = []string{"/usr/lib/postgresql/15/bin"}
 
-var state struct {
-	once   sync.Once
-	server *Server
-	skip   string // why there is no server, if it is missing rather than broken
-	err    error
-}
+// shared is the server of this process's tests.
+var shared = testserver.NewShared("PostgreSQL", start, (*Server).stop)
 
 // Server is the server the tests use and the way to give each test a
 // database of its own.
@@ -58,34 +55,14 @@ type Server struct {
 
 // Main runs the tests of a package that uses this one, then stops the
 // cluster: call it from TestMain.
-func Main(m *testing.M) {
-	code := m.Run()
-	if err := Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stop test PostgreSQL:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func Main(m *testing.M) { shared.Main(m) }
 
 // Start returns the server, starting it on first use in this process, or
 // skips tb (loudly) when there is none, or fails it when DANGOL_TEST_STRICT=1
 // or the server is there but broken.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	state.once.Do(func() {
-		state.server, state.skip, state.err = start()
-	})
-	switch {
-	case state.err != nil:
-		tb.Fatalf("PostgreSQL for tests: %v", state.err)
-	case state.skip != "" && os.Getenv("DANGOL_TEST_STRICT") == "1":
-		tb.Fatalf("PostgreSQL for tests: %s (DANGOL_TEST_STRICT=1)", state.skip)
-	case state.skip != "":
-		tb.Skipf("SKIPPED: no PostgreSQL for the tests: %s", state.skip)
-	}
-	return state.server
+	return shared.Get(tb)
 }
 
 // NewDatabase is Start(tb).NewDatabase(tb).
@@ -99,14 +76,12 @@ func (p *Server) AdminURL() string { return p.base.String() }
 
 // Stop stops the cluster this process started, if any, and removes its
 // directory. Call it once, after the tests (see Main).
-func Stop() error {
-	s := state.server
-	if s == nil {
-		return nil
-	}
-	err := s.admin.Close()
-	if s.cluster != nil {
-		err = errors.Join(err, s.cluster.stop())
+func Stop() error { return shared.Stop() }
+
+func (p *Server) stop() error {
+	err := p.admin.Close()
+	if p.cluster != nil {
+		err = errors.Join(err, p.cluster.stop())
 	}
 	return err
 }
