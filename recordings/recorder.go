@@ -117,8 +117,10 @@ type packetIn struct {
 // trackState maps one track's RTP timestamps onto the recording's timeline.
 type trackState struct {
 	sb       *samplebuilder.SampleBuilder
+	newSB    func() *samplebuilder.SampleBuilder
 	clock    int64
 	started  bool
+	newRun   bool  // the next popped sample starts a run (a reconnected publisher)
 	offsetMs int64 // arrival of the first packet, from the recording's start
 	firstTS  uint32
 	prevTS   uint32
@@ -126,6 +128,12 @@ type trackState struct {
 	popped   bool
 	lastMs   int64 // timeline of the latest popped sample
 	queue    []sample
+
+	// The latest packet pushed, to tell a new run of the track.
+	ssrc   uint32
+	seq    uint16
+	ts     uint32
+	lastAt time.Time
 }
 
 type sample struct {
@@ -157,9 +165,11 @@ func newRecorder(store Store, prefix string, opts Options) *Recorder {
 		muxDone: make(chan struct{}),
 		// maxLate in packets: generous, since a recording can afford latency
 		// to wait for retransmitted packets and reordering.
-		video: trackState{sb: samplebuilder.New(256, &codecs.VP8Packet{}, 90000), clock: 90000},
-		audio: trackState{sb: samplebuilder.New(32, &codecs.OpusPacket{}, 48000), clock: 48000},
+		video: trackState{newSB: func() *samplebuilder.SampleBuilder { return samplebuilder.New(256, &codecs.VP8Packet{}, 90000) }, clock: 90000},
+		audio: trackState{newSB: func() *samplebuilder.SampleBuilder { return samplebuilder.New(32, &codecs.OpusPacket{}, 48000) }, clock: 48000},
 	}
+	r.video.sb = r.video.newSB()
+	r.audio.sb = r.audio.newSB()
 	r.up = newUploader(store, prefix, opts, log)
 	return r
 }
@@ -267,6 +277,9 @@ func (r *Recorder) handle(p packetIn) {
 	if r.t0.IsZero() {
 		r.t0 = p.at
 	}
+	if t.started && t.isNewRun(p) {
+		r.newRun(t, p)
+	}
 	if !t.started {
 		// Without RTCP sender reports the tracks' RTP clocks cannot be
 		// related exactly, so each track's first packet is placed at its
@@ -276,12 +289,52 @@ func (r *Recorder) handle(p packetIn) {
 		// perfect sync across tracks.
 		t.started = true
 		t.offsetMs = p.at.Sub(r.t0).Milliseconds()
+		if t.newRun {
+			// Never before what the previous run wrote: timestamps only go forward.
+			t.offsetMs = max(t.offsetMs, t.lastMs+1)
+		}
 		t.firstTS = p.pkt.Timestamp
 		t.prevTS = p.pkt.Timestamp
 	}
+	t.ssrc, t.seq, t.ts, t.lastAt = p.pkt.SSRC, p.pkt.SequenceNumber, p.pkt.Timestamp, p.at
 	t.sb.Push(p.pkt)
 	r.pop(t)
 	r.mux(false)
+}
+
+// Beyond these a packet of the same SSRC is taken for a new run of the track rather
+// than loss or reordering: a publisher that reconnected reusing its SSRC.
+const (
+	maxSeqJump       = 3000
+	maxTimestampSkew = 10 * time.Second
+)
+
+// isNewRun reports whether p does not continue the track's packets: another SSRC (the
+// SFU switched publisher or layer), or sequence numbers or RTP timestamps that jumped
+// far from what arrival time explains.
+func (t *trackState) isNewRun(p packetIn) bool {
+	if p.pkt.SSRC != t.ssrc {
+		return true
+	}
+	if d := int16(p.pkt.SequenceNumber - t.seq); d > maxSeqJump || d < -maxSeqJump {
+		return true
+	}
+	rtpGap := time.Duration(int64(int32(p.pkt.Timestamp-t.ts)) * int64(time.Second) / t.clock)
+	skew := rtpGap - p.at.Sub(t.lastAt)
+	return skew > maxTimestampSkew || skew < -maxTimestampSkew
+}
+
+// newRun ends the track's current run and starts another at p. The new RTP clock cannot
+// be related to the old one, so the run is placed on the timeline at its arrival time,
+// as a track's first packet is; the gap becomes a jump in timestamps, which WebM allows.
+// Video resumes at the run's first keyframe.
+func (r *Recorder) newRun(t *trackState, p packetIn) {
+	t.sb.Flush()
+	r.pop(t)
+	r.mux(false)
+	t.sb = t.newSB()
+	t.started, t.popped, t.newRun = false, false, true
+	r.log.Info("recording track restarted", "video", p.video, "ssrc", p.pkt.SSRC)
 }
 
 // pop moves the samplebuilder's complete samples onto the track's timeline.
@@ -301,11 +354,14 @@ func (r *Recorder) pop(t *trackState) {
 		ms := t.offsetMs + t.ext*1000/t.clock
 		t.lastMs = ms
 		t.queue = append(t.queue, sample{
-			ms:        ms,
-			durMs:     s.Duration.Milliseconds(),
-			data:      s.Data,
-			afterLoss: s.PrevDroppedPackets > 0,
+			ms:    ms,
+			durMs: s.Duration.Milliseconds(),
+			data:  s.Data,
+			// A new run's first frame follows a gap: video waits for a keyframe, as
+			// after loss.
+			afterLoss: s.PrevDroppedPackets > 0 || t.newRun,
 		})
+		t.newRun = false
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -291,4 +292,118 @@ func TestRecorderNeverBlocks(t *testing.T) {
 			t.Errorf("pending segments not bounded: %+v", st)
 		}
 	})
+}
+
+// TestRecorderReconnect feeds the second half of the test media as a
+// reconnected publisher sends it: new SSRCs, sequence numbers and RTP
+// timestamps starting elsewhere, after a 2 s pause in arrival. The recording
+// goes on in the same file, the pause becoming a jump in timestamps.
+func TestRecorderReconnect(t *testing.T) {
+	const (
+		halfMs  = testMediaSeconds * 1000 / 2
+		pauseMs = 2000
+	)
+	pkts := phonePackets(t)
+	store := newMemStore()
+	rec := newRecorder(store, "kim-fish/43", Options{QueueSize: len(pkts) + 1})
+	// Arrival times follow the media's send times, so the pause is seen as
+	// one; written from this goroutine, read on the recorder's.
+	base := time.Now()
+	var at atomic.Int64
+	rec.now = func() time.Time { return base.Add(time.Duration(at.Load())) }
+	rec.start()
+	for _, p := range pkts {
+		pkt, atMs := p.pkt, p.atMs
+		if atMs >= halfMs {
+			pkt = pkt.Clone()
+			pkt.SSRC ^= 0x5a5a5a5a
+			pkt.SequenceNumber += 20000
+			pkt.Timestamp += 0x40000000
+			atMs += pauseMs
+		}
+		at.Store(int64(atMs * float64(time.Millisecond)))
+		if p.video {
+			rec.WriteVideo(pkt)
+		} else {
+			rec.WriteAudio(pkt)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := rec.Close(ctx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	t.Logf("stats %+v", rec.Stats())
+
+	var m Manifest
+	if err := json.Unmarshal(store.get(t, "kim-fish/43/manifest.json"), &m); err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	if !m.Ended || len(m.Segments) < 2 {
+		t.Fatalf("manifest = %+v", m)
+	}
+	all := bytes.Clone(store.get(t, "kim-fish/43/init.webm"))
+	for _, s := range m.Segments {
+		all = append(all, store.get(t, "kim-fish/43/"+s.Name)...)
+	}
+	file := filepath.Join(t.TempDir(), "all.webm")
+	if err := os.WriteFile(file, all, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var probe struct {
+		Streams []struct {
+			CodecName string `json:"codec_name"`
+		} `json:"streams"`
+		Format struct {
+			Duration string `json:"duration"`
+		} `json:"format"`
+	}
+	if err := json.Unmarshal(ffprobeJSON(t, file, "-show_streams", "-show_format"), &probe); err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	var codecs []string
+	for _, s := range probe.Streams {
+		codecs = append(codecs, s.CodecName)
+	}
+	sort.Strings(codecs)
+	if strings.Join(codecs, ",") != "opus,vp8" {
+		t.Errorf("streams = %v, want opus and vp8", codecs)
+	}
+	dur, err := strconv.ParseFloat(probe.Format.Duration, 64)
+	if err != nil {
+		t.Fatalf("duration %q: %v", probe.Format.Duration, err)
+	}
+	t.Logf("ffprobe duration %.3f s, %d segments, manifest %d ms", dur, len(m.Segments), m.DurationMs)
+	t.Logf("segments %+v", m.Segments)
+	want := float64(testMediaSeconds*1000+pauseMs) / 1000
+	if seg := rec.opts.SegmentDuration.Seconds(); dur < want-seg || dur > want+seg {
+		t.Errorf("duration %.3f s, want %.1f s (both halves and the pause) within one segment", dur, want)
+	}
+	// The second half must be there: frames after the pause, not just a
+	// duration stretched by the last frame.
+	var frames struct {
+		Packets []struct {
+			PTS string `json:"pts_time"`
+		} `json:"packets"`
+	}
+	out := ffprobeJSON(t, file, "-select_streams", "v", "-show_entries", "packet=pts_time", "-show_packets")
+	if err := json.Unmarshal(out, &frames); err != nil {
+		t.Fatalf("ffprobe packets: %v", err)
+	}
+	var after int
+	for _, f := range frames.Packets {
+		if pts, _ := strconv.ParseFloat(f.PTS, 64); pts > float64(halfMs+pauseMs)/1000 {
+			after++
+		}
+	}
+	if after < testFPS*2 {
+		t.Errorf("%d video frames after the pause, want the second half's (more than %d)", after, testFPS*2)
+	}
+	// Seek into the second half and decode from there.
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-ss", fmt.Sprint(want-2), "-i", file, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
+		t.Errorf("ffmpeg seek and decode: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
+		t.Errorf("ffmpeg decode: %v\n%s", err, out)
+	}
 }

@@ -42,6 +42,10 @@ type broadcast struct {
 	grace   *time.Timer
 	live    bool // the first publisher has connected (BroadcastStarted sent)
 	ended   bool
+	// The recording, if any (Record): sink is fed by the audio tracks and by recVideo, the
+	// one recorded video layer, through their taps.
+	sink     MediaSink
+	recVideo *upTrack
 }
 
 func newBroadcast(s *Server, channel string) *broadcast {
@@ -75,7 +79,11 @@ func (b *broadcast) trackAdded(u *upTrack) {
 		return
 	}
 	b.setLayersLocked(func(ls *layerSet) { ls.add(u) })
+	key := b.sinkTrackAddedLocked(u)
 	b.mu.Unlock()
+	if key != nil {
+		key.requestKeyframe()
+	}
 	for _, v := range b.viewerList() {
 		v.signal()
 	}
@@ -84,7 +92,11 @@ func (b *broadcast) trackAdded(u *upTrack) {
 func (b *broadcast) trackEnded(u *upTrack) {
 	b.mu.Lock()
 	b.setLayersLocked(func(ls *layerSet) { ls.remove(u) })
+	key := b.sinkTrackEndedLocked(u)
 	b.mu.Unlock()
+	if key != nil {
+		key.requestKeyframe()
+	}
 	for _, v := range b.viewerList() {
 		v.signal()
 	}
@@ -124,7 +136,18 @@ func (b *broadcast) attach(p *publisher) (replaced *publisher, err error) {
 	}
 	replaced, b.pub = b.pub, p
 	if replaced != nil {
-		// Its tracks stop feeding viewers now; theirs come in as the new publisher's arrive.
+		// Its tracks stop feeding viewers and the recording now; theirs come in as the new
+		// publisher's arrive.
+		for _, ls := range [][]*upTrack{b.layers.Load().video, b.layers.Load().audio} {
+			for _, u := range ls {
+				if u.pub == replaced {
+					u.tap.Store(nil)
+				}
+			}
+		}
+		if b.recVideo != nil && b.recVideo.pub == replaced {
+			b.recVideo = nil
+		}
 		b.setLayersLocked(func(ls *layerSet) {
 			ls.video = slices.DeleteFunc(ls.video, func(u *upTrack) bool { return u.pub == replaced })
 			ls.audio = slices.DeleteFunc(ls.audio, func(u *upTrack) bool { return u.pub == replaced })
@@ -212,6 +235,8 @@ func (b *broadcast) end(reason string) {
 	if b.grace != nil {
 		b.grace.Stop()
 	}
+	b.clearTapsLocked()
+	b.sink = nil
 	pub, live := b.pub, b.live
 	b.mu.Unlock()
 

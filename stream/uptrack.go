@@ -36,6 +36,7 @@ type upTrack struct {
 
 	mu   sync.Mutex                   // guards writes of subs
 	subs atomic.Pointer[[]*downTrack] // copy-on-write: the reader iterates a snapshot, lock-free
+	tap  atomic.Pointer[sinkTap]      // the recording's sink, when this track is recorded; set under broadcast.mu
 
 	lastPLI    atomic.Int64  // unix nanos of the last keyframe request
 	pliPending atomic.Bool   // a request is waiting for the interval to end
@@ -135,6 +136,9 @@ func (u *upTrack) run() {
 
 		for _, dt := range *u.subs.Load() {
 			dt.v.enqueue(job{dt: dt, src: u, pkt: p})
+		}
+		if t := u.tap.Load(); t != nil {
+			t.write(p)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,19 @@ type config struct {
 	LogFormat     string
 	WebDir        string
 	DebugAddr     string
+
+	Record        bool
+	RecordingsDir string
+	S3            recordingsS3
+}
+
+// recordingsS3 is where recordings go when Endpoint is set, instead of RecordingsDir.
+type recordingsS3 struct {
+	Endpoint  string
+	Bucket    string
+	AccessKey string
+	SecretKey string
+	TLS       bool
 }
 
 // configFlags registers the flags on fs; the returned function finishes the config after
@@ -80,8 +94,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) (string, bool)) (*config,
 		}
 		fs.DurationVar(p, name, def, usage+" ($"+env+")")
 	}
-	boolean := func(p *bool, name, env string, usage string) {
-		def := false
+	boolean := func(p *bool, name, env string, def bool, usage string) {
 		if v, ok := getenv(env); ok {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -100,7 +113,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) (string, bool)) (*config,
 	num(&c.TCPPort, "tcp-port", "DANGOL_TCP_PORT", 8189, "ICE-TCP fallback port; -1 disables it")
 	str(&publicIPs, "public-ip", "DANGOL_PUBLIC_IP", "", "public IP address(es), comma-separated, announced instead of local ones (NAT 1:1)")
 	str(&turn, "turn", "DANGOL_TURN", "", "STUN/TURN servers handed to clients, comma-separated: stun:host:port, turn:user:pass@host:port?transport=udp")
-	boolean(&c.Loopback, "loopback", "DANGOL_LOOPBACK", "offer 127.0.0.1 media candidates (same-machine clients, tests)")
+	boolean(&c.Loopback, "loopback", "DANGOL_LOOPBACK", false, "offer 127.0.0.1 media candidates (same-machine clients, tests)")
 	dur(&c.Grace, "grace", "DANGOL_GRACE", 30*time.Second, "how long a broadcast waits for its publisher to reconnect, also after a restart")
 	dur(&c.ConnectTimout, "connect-timeout", "DANGOL_CONNECT_TIMEOUT", 20*time.Second, "how long a session may take to connect")
 	num(&c.MaxViewers, "max-viewers", "DANGOL_MAX_VIEWERS", 1000, "viewers on the whole server; 0 no limit")
@@ -110,6 +123,13 @@ func configFlags(fs *flag.FlagSet, getenv func(string) (string, bool)) (*config,
 	str(&c.LogFormat, "log-format", "DANGOL_LOG_FORMAT", "text", "text or json")
 	str(&c.DebugAddr, "debug-addr", "DANGOL_DEBUG_ADDR", "", "serve Go profiling (/debug/pprof) on this address, e.g. 127.0.0.1:6060; off when empty")
 	str(&c.WebDir, "web-dir", "DANGOL_WEB_DIR", "", "serve web assets from this folder instead of the embedded copy (development)")
+	boolean(&c.Record, "record", "DANGOL_RECORD", true, "record every live broadcast")
+	str(&c.RecordingsDir, "recordings-dir", "DANGOL_RECORDINGS_DIR", "", "folder for recordings when no S3 endpoint is set (default <data>/recordings)")
+	str(&c.S3.Endpoint, "s3-endpoint", "DANGOL_S3_ENDPOINT", "", "S3/MinIO endpoint host:port; when set, recordings go to its bucket instead of the folder")
+	str(&c.S3.Bucket, "s3-bucket", "DANGOL_S3_BUCKET", "dangol", "S3 bucket for recordings, created if missing")
+	str(&c.S3.AccessKey, "s3-access-key", "DANGOL_S3_ACCESS_KEY", "", "S3 access key")
+	str(&c.S3.SecretKey, "s3-secret-key", "DANGOL_S3_SECRET_KEY", "", "S3 secret key; prefer the environment variable, flags show in the process list")
+	boolean(&c.S3.TLS, "s3-tls", "DANGOL_S3_TLS", true, "reach the S3 endpoint over HTTPS; false for a local MinIO over plain HTTP")
 
 	return c, func() error {
 		fs.Visit(func(f *flag.Flag) { delete(envErrs, f.Name) })
@@ -140,6 +160,17 @@ func configFlags(fs *flag.FlagSet, getenv func(string) (string, bool)) (*config,
 		if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 			// Not echoed: the URL carries a password.
 			return fmt.Errorf("--database-url: want a postgres:// or postgresql:// URL")
+		}
+		if c.RecordingsDir == "" {
+			c.RecordingsDir = filepath.Join(c.Data, "recordings")
+		}
+		if c.S3.Endpoint != "" {
+			if strings.Contains(c.S3.Endpoint, "://") {
+				return fmt.Errorf("--s3-endpoint: %q: want host:port, no scheme (--s3-tls chooses HTTPS)", c.S3.Endpoint)
+			}
+			if c.S3.Bucket == "" {
+				return fmt.Errorf("--s3-bucket: required with --s3-endpoint")
+			}
 		}
 		if c.PublicURL == "" {
 			_, port, err := net.SplitHostPort(c.Addr)

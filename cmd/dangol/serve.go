@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dangol/dangol/commerce"
+	"github.com/dangol/dangol/recordings"
 	"github.com/dangol/dangol/stream"
 	"github.com/dangol/dangol/web"
 )
@@ -63,7 +65,17 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("find live broadcasts: %w", err)
 	}
-	lifecycle := newLifecycle(rooms, log)
+	var recs *recorders
+	if cfg.Record {
+		rstore, closeStore, err := openRecordings(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		// Deferred before lifecycle.stop, so it runs after the last recorder closed.
+		defer closeStore()
+		recs = newRecorders(rstore, log.With("component", "recordings"))
+	}
+	lifecycle := newLifecycle(rooms, recs, log)
 
 	tcpAddr := ""
 	if cfg.TCPPort >= 0 {
@@ -90,6 +102,9 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	defer rooms.Close()
 	defer lifecycle.stop()
 	defer media.Close()
+	if recs != nil {
+		recs.media = media
+	}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	lifecycle.start(sweepCtx, orphans, publisherGrace(cfg), media.Live)
@@ -205,13 +220,14 @@ func mapStoreErr(err error) error {
 // it closed.
 type lifecycle struct {
 	rooms  *commerce.Rooms
+	recs   *recorders // nil when recording is off
 	log    *slog.Logger
 	events chan stream.Event
 	done   chan struct{}
 }
 
-func newLifecycle(rooms *commerce.Rooms, log *slog.Logger) *lifecycle {
-	return &lifecycle{rooms: rooms, log: log, events: make(chan stream.Event, 64), done: make(chan struct{})}
+func newLifecycle(rooms *commerce.Rooms, recs *recorders, log *slog.Logger) *lifecycle {
+	return &lifecycle{rooms: rooms, recs: recs, log: log, events: make(chan stream.Event, 64), done: make(chan struct{})}
 }
 
 // start runs the goroutine. orphans are the channels the store had live before the media
@@ -271,8 +287,15 @@ func (l *lifecycle) record(e stream.Event) {
 	var err error
 	switch e.Kind {
 	case stream.BroadcastStarted:
-		_, err = l.rooms.BroadcastStarted(ctx, e.Channel)
+		var b commerce.Broadcast
+		b, err = l.rooms.BroadcastStarted(ctx, e.Channel)
+		if err == nil && l.recs != nil {
+			l.recs.start(ctx, e.Channel, b.ID)
+		}
 	case stream.BroadcastEnded:
+		if l.recs != nil {
+			l.recs.stop(e.Channel)
+		}
 		err = l.rooms.BroadcastEnded(ctx, e.Channel)
 	}
 	if err != nil {
@@ -314,6 +337,9 @@ func (l *lifecycle) send(e stream.Event) { l.events <- e }
 func (l *lifecycle) stop() {
 	close(l.events)
 	<-l.done
+	if l.recs != nil {
+		l.recs.closeAll()
+	}
 }
 
 // publisherGrace is the media server's publisher grace period for cfg, its default included:
@@ -323,4 +349,142 @@ func publisherGrace(cfg *config) time.Duration {
 		return stream.DefaultGrace
 	}
 	return cfg.Grace
+}
+
+// openRecordings opens the store recordings go to: the S3 bucket when an endpoint is set,
+// the recordings folder otherwise. The returned function closes it.
+func openRecordings(ctx context.Context, cfg *config) (recordings.Store, func(), error) {
+	if cfg.S3.Endpoint != "" {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		s3, err := recordings.NewS3Store(sctx, recordings.S3Config{
+			Endpoint: cfg.S3.Endpoint, Bucket: cfg.S3.Bucket,
+			AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, UseTLS: cfg.S3.TLS,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("recordings: %w", err)
+		}
+		return s3, func() {}, nil
+	}
+	dir, err := recordings.NewDirStore(cfg.RecordingsDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("recordings: %w", err)
+	}
+	return dir, func() { _ = dir.Close() }, nil
+}
+
+// recordMedia is what the recorders need of the media server.
+type recordMedia interface {
+	Record(channel string, sink stream.MediaSink) error
+	RequestKeyframe(channel string)
+}
+
+// recorders records each live broadcast into the store under "<slug>/<broadcast id>", one
+// recordings.Recorder per channel, attached to the media server's broadcast. It follows the
+// lifecycle's events: a recorder outlives a publisher's reconnect (the media server keeps it
+// attached) and is closed when the broadcast ends.
+//
+// Lifecycle: newRecorders, set media before the first event, then start and stop from the
+// lifecycle goroutine only; closeAll once no event comes any more.
+type recorders struct {
+	store recordings.Store
+	media recordMedia
+	log   *slog.Logger
+
+	open    map[string]*openRecording // by channel; owned by the lifecycle goroutine
+	closing sync.WaitGroup            // recorders closing in the background
+}
+
+type openRecording struct {
+	broadcast int64
+	prefix    string
+	rec       *recordings.Recorder
+	started   time.Time
+}
+
+// recorderCloseTimeout bounds the final flush and upload of one recording.
+const recorderCloseTimeout = 30 * time.Second
+
+func newRecorders(store recordings.Store, log *slog.Logger) *recorders {
+	return &recorders{store: store, log: log, open: map[string]*openRecording{}}
+}
+
+// start records the channel's live broadcast, the commerce broadcast id. A channel already
+// recording that broadcast keeps its recorder.
+func (rs *recorders) start(ctx context.Context, channel string, id int64) {
+	if cur := rs.open[channel]; cur != nil {
+		if cur.broadcast == id {
+			if err := rs.media.Record(channel, cur.rec); err != nil {
+				rs.log.Warn("recording not reattached", "channel", channel, "prefix", cur.prefix, "err", err)
+			}
+			return
+		}
+		rs.stop(channel)
+	}
+	prefix := rs.freePrefix(ctx, fmt.Sprintf("%s/%d", channel, id))
+	rec := recordings.NewRecorder(rs.store, prefix, recordings.Options{
+		RequestKeyframe: func() { rs.media.RequestKeyframe(channel) },
+		Logger:          rs.log,
+	})
+	o := &openRecording{broadcast: id, prefix: prefix, rec: rec, started: time.Now()}
+	rs.open[channel] = o
+	if err := rs.media.Record(channel, rec); err != nil {
+		// The broadcast ended before its start got here; its end event follows.
+		rs.log.Warn("recording not attached", "channel", channel, "prefix", prefix, "err", err)
+	}
+	rs.log.Info("recording started", "channel", channel, "prefix", prefix)
+}
+
+// freePrefix returns prefix, or, when objects are already stored under it (the broadcast
+// was carried on after a restart, or recorded again), the first of prefix.2, prefix.3, ...
+// that is free: a recording never overwrites another.
+func (rs *recorders) freePrefix(ctx context.Context, prefix string) string {
+	for n := 1; ; n++ {
+		p := prefix
+		if n > 1 {
+			p = fmt.Sprintf("%s.%d", prefix, n)
+		}
+		objs, err := rs.store.List(ctx, p+"/")
+		if err != nil {
+			rs.log.Warn("cannot list recordings, recording may overwrite", "prefix", p, "err", err)
+			return p
+		}
+		if len(objs) == 0 {
+			return p
+		}
+	}
+}
+
+// stop closes the channel's recorder in the background: a slow store must not hold up
+// other channels' events.
+func (rs *recorders) stop(channel string) {
+	o := rs.open[channel]
+	if o == nil {
+		return
+	}
+	delete(rs.open, channel)
+	rs.closing.Add(1)
+	go func() {
+		defer rs.closing.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), recorderCloseTimeout)
+		defer cancel()
+		err := o.rec.Close(ctx)
+		st := o.rec.Stats()
+		attrs := []any{"prefix", o.prefix, "duration", time.Since(o.started).Round(time.Second),
+			"segments", st.Segments, "dropped_segments", st.DroppedSegments,
+			"dropped_packets", st.DroppedPackets, "skipped_frames", st.SkippedFrames}
+		if err != nil {
+			rs.log.Error("recording not closed cleanly", append(attrs, "err", err)...)
+			return
+		}
+		rs.log.Info("recording ended", attrs...)
+	}()
+}
+
+// closeAll closes every open recorder and waits for all closing ones (shutdown).
+func (rs *recorders) closeAll() {
+	for ch := range rs.open {
+		rs.stop(ch)
+	}
+	rs.closing.Wait()
 }

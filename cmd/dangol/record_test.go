@@ -1,0 +1,349 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+
+	"github.com/dangol/dangol/recordings"
+)
+
+const (
+	recordTestSeconds = 6
+	recordTestFPS     = 30
+)
+
+// needFFmpeg skips the test when ffmpeg or ffprobe is missing, and fails it under
+// DANGOL_TEST_STRICT=1.
+func needFFmpeg(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("DANGOL_TEST_STRICT") == "1" {
+				t.Fatalf("%s is required (DANGOL_TEST_STRICT=1): %v", tool, err)
+			}
+			t.Skipf("SKIPPING: %s not installed (apt-get install ffmpeg); recording is not tested", tool)
+		}
+	}
+}
+
+// makeMedia encodes recordTestSeconds of VP8 in IVF (a keyframe every 2 s) and Opus in Ogg
+// with one 20 ms packet per page, as pion's readers expect.
+func makeMedia(t *testing.T) (ivf, ogg string) {
+	t.Helper()
+	dir := t.TempDir()
+	ivf, ogg = filepath.Join(dir, "video.ivf"), filepath.Join(dir, "audio.ogg")
+	secs := strconv.Itoa(recordTestSeconds)
+	for _, args := range [][]string{
+		{"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=320x240:rate=%d", recordTestFPS), "-t", secs,
+			"-c:v", "libvpx", "-g", "60", "-b:v", "500k", "-deadline", "realtime", ivf},
+		{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", secs, "-ac", "2",
+			"-c:a", "libopus", "-page_duration", "20000", ogg},
+	} {
+		out, err := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
+		}
+	}
+	return ivf, ogg
+}
+
+// mediaPublisher is a pion WHIP publisher that sends real VP8 and Opus, paced in real time.
+type mediaPublisher struct {
+	pc           *webrtc.PeerConnection
+	location     string
+	video, audio *webrtc.TrackLocalStaticSample
+}
+
+func publishMedia(t *testing.T, base, slug, key string) *mediaPublisher {
+	t.Helper()
+	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	opus := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: vp8, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
+		t.Fatal(err)
+	}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: opus, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	p := &mediaPublisher{pc: pc}
+	if p.video, err = webrtc.NewTrackLocalStaticSample(vp8, "video", "phone"); err != nil {
+		t.Fatal(err)
+	}
+	if p.audio, err = webrtc.NewTrackLocalStaticSample(opus, "audio", "phone"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range []webrtc.TrackLocal{p.video, p.audio} {
+		s, err := pc.AddTrack(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// RTCP must be read for the interceptors to run.
+		go func() {
+			for {
+				if _, _, err := s.ReadRTCP(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	connected := make(chan struct{})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			close(connected)
+		}
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	req, err := http.NewRequest("POST", base+"/whip/"+slug, strings.NewReader(pc.LocalDescription().SDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("whip: status %d: %s", resp.StatusCode, answer)
+	}
+	p.location = resp.Header.Get("Location")
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+		t.Fatalf("set answer: %v", err)
+	}
+	select {
+	case <-connected:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("publisher not connected: %s", pc.ConnectionState())
+	}
+	return p
+}
+
+// send plays the IVF and Ogg files in real time, as a phone's encoder produces them, and
+// returns the length of media sent.
+func (p *mediaPublisher) send(t *testing.T, ivfPath, oggPath string) time.Duration {
+	t.Helper()
+	vf, err := os.Open(ivfPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vf.Close()
+	ivf, _, err := ivfreader.NewWith(vf)
+	if err != nil {
+		t.Fatalf("read ivf: %v", err)
+	}
+	af, err := os.Open(oggPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer af.Close()
+	ogg, _, err := oggreader.NewWith(af)
+	if err != nil {
+		t.Fatalf("read ogg: %v", err)
+	}
+	const frameDur = time.Second / recordTestFPS
+	const audioDur = 20 * time.Millisecond
+	video := time.NewTicker(frameDur)
+	defer video.Stop()
+	audio := time.NewTicker(audioDur)
+	defer audio.Stop()
+	var frames int
+	var lastGranule uint64
+	for videoLeft, audioLeft := true, true; videoLeft || audioLeft; {
+		select {
+		case <-video.C:
+			if !videoLeft {
+				continue
+			}
+			frame, _, err := ivf.ParseNextFrame()
+			if errors.Is(err, io.EOF) {
+				videoLeft = false
+				video.Stop()
+				continue
+			}
+			if err != nil {
+				t.Fatalf("read ivf frame: %v", err)
+			}
+			if err := p.video.WriteSample(media.Sample{Data: frame, Duration: frameDur}); err != nil {
+				t.Fatalf("write video: %v", err)
+			}
+			frames++
+		case <-audio.C:
+			if !audioLeft {
+				continue
+			}
+			page, ph, err := ogg.ParseNextPage()
+			if errors.Is(err, io.EOF) {
+				audioLeft = false
+				audio.Stop()
+				continue
+			}
+			if err != nil {
+				t.Fatalf("read ogg page: %v", err)
+			}
+			if ph.GranulePosition == 0 || len(page) == 0 {
+				continue // OpusHead, OpusTags
+			}
+			samples := ph.GranulePosition - lastGranule
+			lastGranule = ph.GranulePosition
+			if err := p.audio.WriteSample(media.Sample{Data: page, Duration: time.Duration(samples) * time.Second / 48000}); err != nil {
+				t.Fatalf("write audio: %v", err)
+			}
+		}
+	}
+	return time.Duration(frames) * frameDur
+}
+
+// TestRecordBroadcast publishes real VP8 and Opus from a pion peer for a few seconds, ends
+// the broadcast with a WHIP DELETE, and checks the recording in the data folder plays with
+// both streams and the length sent.
+func TestRecordBroadcast(t *testing.T) {
+	needFFmpeg(t)
+	ivf, ogg := makeMedia(t)
+	dir := t.TempDir()
+	const slug = "kim-fish"
+	out, _, err := runCommand(t, nil, "--data", dir, "channel", "add", slug, "--name", "김씨네 생선")
+	if err != nil {
+		t.Fatalf("channel add: %v", err)
+	}
+	secrets := parseAdd(t, out)
+	addr, logs, stop := startServe(t, []string{
+		"--addr", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "-1",
+		"--media-ip", "127.0.0.1", "--loopback", "--data", dir, "--grace", "1s",
+	})
+	base := "http://" + addr
+
+	pub := publishMedia(t, base, slug, secrets.key)
+	// Media before the recorder is attached is not recorded; a phone's encoder would answer
+	// the recorder's keyframe request, this file cannot.
+	waitLog(t, logs, `msg="recording started"`, 10*time.Second)
+	sent := pub.send(t, ivf, ogg)
+
+	req, err := http.NewRequest("DELETE", base+pub.location, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+secrets.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("whip delete: status %d", resp.StatusCode)
+	}
+	waitLog(t, logs, `msg="recording ended"`, 30*time.Second)
+
+	bs := broadcasts(t, base, slug, secrets.key)
+	if len(bs) != 1 {
+		t.Fatalf("broadcasts = %+v, want one", bs)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	rdir := filepath.Join(dir, "recordings", slug, strconv.FormatInt(bs[0].ID, 10))
+	raw, err := os.ReadFile(filepath.Join(rdir, "manifest.json"))
+	if err != nil {
+		t.Fatalf("manifest: %v\nlogs:\n%s", err, logs)
+	}
+	var m recordings.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	t.Logf("manifest: %s", raw)
+	if !m.Ended || len(m.Segments) == 0 || m.VideoCodec != "V_VP8" || m.AudioCodec != "A_OPUS" {
+		t.Fatalf("manifest = %+v, want an ended VP8+Opus recording with segments", m)
+	}
+	all, err := os.ReadFile(filepath.Join(rdir, m.Init))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range m.Segments {
+		seg, err := os.ReadFile(filepath.Join(rdir, s.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, seg...)
+	}
+	file := filepath.Join(t.TempDir(), "replay.webm")
+	if err := os.WriteFile(file, all, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ffprobe", "-v", "error", "-of", "json", "-show_streams", "-show_format", file)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	probeOut, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("ffprobe: %v\n%s", err, stderr.String())
+	}
+	var probe struct {
+		Streams []struct {
+			CodecName string `json:"codec_name"`
+		} `json:"streams"`
+		Format struct {
+			Duration string `json:"duration"`
+		} `json:"format"`
+	}
+	if err := json.Unmarshal(probeOut, &probe); err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	var codecs []string
+	for _, s := range probe.Streams {
+		codecs = append(codecs, s.CodecName)
+	}
+	sort.Strings(codecs)
+	if strings.Join(codecs, ",") != "opus,vp8" {
+		t.Errorf("streams = %v, want opus and vp8", codecs)
+	}
+	dur, err := strconv.ParseFloat(probe.Format.Duration, 64)
+	if err != nil {
+		t.Fatalf("duration %q: %v", probe.Format.Duration, err)
+	}
+	const segment = 4 * time.Second // recordings' default segment length
+	t.Logf("sent %v, ffprobe duration %.3f s, %d segments", sent, dur, len(m.Segments))
+	if d := time.Duration(dur * float64(time.Second)); d < sent-segment || d > sent+segment {
+		t.Errorf("duration %v, want %v within one segment (%v)", d, sent, segment)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
+		t.Errorf("ffmpeg decode: %v\n%s", err, out)
+	}
+}
