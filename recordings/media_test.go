@@ -6,13 +6,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
 
 	"github.com/dangol/dangol/internal/miniotest"
+	"github.com/dangol/dangol/internal/testmedia"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
@@ -43,26 +43,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// needFFmpeg skips the test when ffmpeg or ffprobe is missing, and fails it
-// under DANGOL_TEST_STRICT=1.
-func needFFmpeg(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("DANGOL_TEST_STRICT") == "1" {
-				t.Fatalf("%s is required (DANGOL_TEST_STRICT=1): %v", tool, err)
-			}
-			t.Skipf("SKIPPING: %s not installed (apt-get install ffmpeg)", tool)
-		}
-	}
-}
-
 // mediaDir encodes the test media once per test binary: VP8 in IVF (a
 // keyframe every 2 s) and Opus in Ogg with one 20 ms packet per page, as
 // pion's oggreader expects.
 func mediaDir(t *testing.T) string {
 	t.Helper()
-	needFFmpeg(t)
+	testmedia.Need(t)
 	testMedia.once.Do(func() {
 		dir, err := os.MkdirTemp("", "dangol-recordings-media-")
 		if err != nil {
@@ -70,20 +56,7 @@ func mediaDir(t *testing.T) string {
 			return
 		}
 		testMedia.dir = dir
-		secs := fmt.Sprint(testMediaSeconds)
-		cmds := [][]string{
-			{"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=320x240:rate=%d", testFPS), "-t", secs,
-				"-c:v", "libvpx", "-g", "60", "-b:v", "500k", "-deadline", "realtime", filepath.Join(dir, "video.ivf")},
-			{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", secs, "-ac", "2",
-				"-c:a", "libopus", "-page_duration", "20000", filepath.Join(dir, "audio.ogg")},
-		}
-		for _, args := range cmds {
-			out, err := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)...).CombinedOutput()
-			if err != nil {
-				testMedia.err = fmt.Errorf("ffmpeg %v: %w\n%s", args, err, out)
-				return
-			}
-		}
+		_, _, testMedia.err = testmedia.Encode(dir, testMediaSeconds, testFPS)
 	})
 	if testMedia.err != nil {
 		t.Fatalf("make test media: %v", testMedia.err)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dangol/dangol/internal/testmedia"
 	"github.com/pion/rtp"
 )
 
@@ -92,18 +92,6 @@ func (s *memStore) get(t *testing.T, key string) []byte {
 	return b
 }
 
-func ffprobeJSON(t *testing.T, file string, args ...string) []byte {
-	t.Helper()
-	cmd := exec.Command("ffprobe", append([]string{"-v", "error", "-of", "json"}, append(args, file)...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil || stderr.Len() > 0 {
-		t.Fatalf("ffprobe %s: %v\n%s", file, err, stderr.String())
-	}
-	return out
-}
-
 func TestRecorderWebM(t *testing.T) {
 	clean := phonePackets(t)
 	tests := []struct {
@@ -170,7 +158,7 @@ func TestRecorderWebM(t *testing.T) {
 						KeyFrame int `json:"key_frame"`
 					} `json:"frames"`
 				}
-				out := ffprobeJSON(t, one, "-select_streams", "v", "-read_intervals", "%+#1", "-show_entries", "frame=key_frame", "-show_frames")
+				out := testmedia.ProbeJSON(t, one, "-select_streams", "v", "-read_intervals", "%+#1", "-show_entries", "frame=key_frame", "-show_frames")
 				if err := json.Unmarshal(out, &frames); err != nil {
 					t.Fatalf("ffprobe frames: %v", err)
 				}
@@ -182,39 +170,17 @@ func TestRecorderWebM(t *testing.T) {
 			if err := os.WriteFile(file, all, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			var probe struct {
-				Streams []struct {
-					CodecName string `json:"codec_name"`
-				} `json:"streams"`
-				Format struct {
-					Duration string `json:"duration"`
-				} `json:"format"`
+			info := testmedia.Probe(t, file)
+			if strings.Join(info.Codecs, ",") != "opus,vp8" {
+				t.Errorf("streams = %v, want opus and vp8", info.Codecs)
 			}
-			if err := json.Unmarshal(ffprobeJSON(t, file, "-show_streams", "-show_format"), &probe); err != nil {
-				t.Fatalf("ffprobe: %v", err)
-			}
-			var codecs []string
-			for _, s := range probe.Streams {
-				codecs = append(codecs, s.CodecName)
-			}
-			sort.Strings(codecs)
-			if strings.Join(codecs, ",") != "opus,vp8" {
-				t.Errorf("streams = %v, want opus and vp8", codecs)
-			}
-			dur, err := strconv.ParseFloat(probe.Format.Duration, 64)
-			if err != nil {
-				t.Fatalf("duration %q: %v", probe.Format.Duration, err)
-			}
+			dur := info.Duration
 			t.Logf("ffprobe duration %.3f s, %d segments, manifest %d ms", dur, len(m.Segments), m.DurationMs)
 			t.Logf("segments %+v", m.Segments)
 			if dur < testMediaSeconds-4 || dur > testMediaSeconds+4 {
 				t.Errorf("duration %.3f s, want %d s within one segment", dur, testMediaSeconds)
 			}
-			// Decode everything: corrupt frames show up as decoder errors.
-			out, err := exec.Command("ffmpeg", "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput()
-			if err != nil || len(out) > 0 {
-				t.Errorf("ffmpeg decode: %v\n%s", err, out)
-			}
+			testmedia.Decode(t, file)
 		})
 	}
 }
@@ -350,29 +316,11 @@ func TestRecorderReconnect(t *testing.T) {
 	if err := os.WriteFile(file, all, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var probe struct {
-		Streams []struct {
-			CodecName string `json:"codec_name"`
-		} `json:"streams"`
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
+	info := testmedia.Probe(t, file)
+	if strings.Join(info.Codecs, ",") != "opus,vp8" {
+		t.Errorf("streams = %v, want opus and vp8", info.Codecs)
 	}
-	if err := json.Unmarshal(ffprobeJSON(t, file, "-show_streams", "-show_format"), &probe); err != nil {
-		t.Fatalf("ffprobe: %v", err)
-	}
-	var codecs []string
-	for _, s := range probe.Streams {
-		codecs = append(codecs, s.CodecName)
-	}
-	sort.Strings(codecs)
-	if strings.Join(codecs, ",") != "opus,vp8" {
-		t.Errorf("streams = %v, want opus and vp8", codecs)
-	}
-	dur, err := strconv.ParseFloat(probe.Format.Duration, 64)
-	if err != nil {
-		t.Fatalf("duration %q: %v", probe.Format.Duration, err)
-	}
+	dur := info.Duration
 	t.Logf("ffprobe duration %.3f s, %d segments, manifest %d ms", dur, len(m.Segments), m.DurationMs)
 	t.Logf("segments %+v", m.Segments)
 	want := float64(testMediaSeconds*1000+pauseMs) / 1000
@@ -386,7 +334,7 @@ func TestRecorderReconnect(t *testing.T) {
 			PTS string `json:"pts_time"`
 		} `json:"packets"`
 	}
-	out := ffprobeJSON(t, file, "-select_streams", "v", "-show_entries", "packet=pts_time", "-show_packets")
+	out := testmedia.ProbeJSON(t, file, "-select_streams", "v", "-show_entries", "packet=pts_time", "-show_packets")
 	if err := json.Unmarshal(out, &frames); err != nil {
 		t.Fatalf("ffprobe packets: %v", err)
 	}
@@ -399,11 +347,7 @@ func TestRecorderReconnect(t *testing.T) {
 	if after < testFPS*2 {
 		t.Errorf("%d video frames after the pause, want the second half's (more than %d)", after, testFPS*2)
 	}
-	// Seek into the second half and decode from there.
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-ss", fmt.Sprint(want-2), "-i", file, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
-		t.Errorf("ffmpeg seek and decode: %v\n%s", err, out)
-	}
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
-		t.Errorf("ffmpeg decode: %v\n%s", err, out)
-	}
+	// Seek into the second half and decode from there, and all of it.
+	testmedia.Decode(t, file, "-ss", fmt.Sprint(want-2))
+	testmedia.Decode(t, file)
 }

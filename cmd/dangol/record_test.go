@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,6 +18,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
+	"github.com/dangol/dangol/internal/testmedia"
 	"github.com/dangol/dangol/recordings"
 )
 
@@ -30,41 +26,6 @@ const (
 	recordTestSeconds = 6
 	recordTestFPS     = 30
 )
-
-// needFFmpeg skips the test when ffmpeg or ffprobe is missing, and fails it under
-// DANGOL_TEST_STRICT=1.
-func needFFmpeg(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("DANGOL_TEST_STRICT") == "1" {
-				t.Fatalf("%s is required (DANGOL_TEST_STRICT=1): %v", tool, err)
-			}
-			t.Skipf("SKIPPING: %s not installed (apt-get install ffmpeg); recording is not tested", tool)
-		}
-	}
-}
-
-// makeMedia encodes recordTestSeconds of VP8 in IVF (a keyframe every 2 s) and Opus in Ogg
-// with one 20 ms packet per page, as pion's readers expect.
-func makeMedia(t *testing.T) (ivf, ogg string) {
-	t.Helper()
-	dir := t.TempDir()
-	ivf, ogg = filepath.Join(dir, "video.ivf"), filepath.Join(dir, "audio.ogg")
-	secs := strconv.Itoa(recordTestSeconds)
-	for _, args := range [][]string{
-		{"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=320x240:rate=%d", recordTestFPS), "-t", secs,
-			"-c:v", "libvpx", "-g", "60", "-b:v", "500k", "-deadline", "realtime", ivf},
-		{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", secs, "-ac", "2",
-			"-c:a", "libopus", "-page_duration", "20000", ogg},
-	} {
-		out, err := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
-		}
-	}
-	return ivf, ogg
-}
 
 // mediaPublisher is a pion WHIP publisher that sends real VP8 and Opus, paced in real time.
 type mediaPublisher struct {
@@ -235,8 +196,11 @@ func (p *mediaPublisher) send(t *testing.T, ivfPath, oggPath string) time.Durati
 // the broadcast with a WHIP DELETE, and checks the recording in the data folder plays with
 // both streams and the length sent.
 func TestRecordBroadcast(t *testing.T) {
-	needFFmpeg(t)
-	ivf, ogg := makeMedia(t)
+	testmedia.Need(t)
+	ivf, ogg, err := testmedia.Encode(t.TempDir(), recordTestSeconds, recordTestFPS)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	const slug = "kim-fish"
 	out, _, err := runCommand(t, nil, "--data", dir, "channel", "add", slug, "--name", "김씨네 생선")
@@ -306,44 +270,15 @@ func TestRecordBroadcast(t *testing.T) {
 	if err := os.WriteFile(file, all, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ffprobe", "-v", "error", "-of", "json", "-show_streams", "-show_format", file)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	probeOut, err := cmd.Output()
-	if err != nil || stderr.Len() > 0 {
-		t.Fatalf("ffprobe: %v\n%s", err, stderr.String())
+	info := testmedia.Probe(t, file)
+	if strings.Join(info.Codecs, ",") != "opus,vp8" {
+		t.Errorf("streams = %v, want opus and vp8", info.Codecs)
 	}
-	var probe struct {
-		Streams []struct {
-			CodecName string `json:"codec_name"`
-		} `json:"streams"`
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
-	}
-	if err := json.Unmarshal(probeOut, &probe); err != nil {
-		t.Fatalf("ffprobe: %v", err)
-	}
-	var codecs []string
-	for _, s := range probe.Streams {
-		codecs = append(codecs, s.CodecName)
-	}
-	sort.Strings(codecs)
-	if strings.Join(codecs, ",") != "opus,vp8" {
-		t.Errorf("streams = %v, want opus and vp8", codecs)
-	}
-	dur, err := strconv.ParseFloat(probe.Format.Duration, 64)
-	if err != nil {
-		t.Fatalf("duration %q: %v", probe.Format.Duration, err)
-	}
+	dur := info.Duration
 	const segment = 4 * time.Second // recordings' default segment length
 	t.Logf("sent %v, ffprobe duration %.3f s, %d segments", sent, dur, len(m.Segments))
 	if d := time.Duration(dur * float64(time.Second)); d < sent-segment || d > sent+segment {
 		t.Errorf("duration %v, want %v within one segment (%v)", d, sent, segment)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
-		t.Errorf("ffmpeg decode: %v\n%s", err, out)
-	}
+	testmedia.Decode(t, file)
 }
