@@ -166,14 +166,7 @@ func TestRecorderWebM(t *testing.T) {
 					t.Errorf("%s does not start with a keyframe: %s", s.Name, out)
 				}
 			}
-			file := filepath.Join(dir, "all.webm")
-			if err := os.WriteFile(file, all, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			info := testmedia.Probe(t, file)
-			if strings.Join(info.Codecs, ",") != "opus,vp8" {
-				t.Errorf("streams = %v, want opus and vp8", info.Codecs)
-			}
+			file, info := testmedia.ProbeBytes(t, "all.webm", all, "opus", "vp8")
 			dur := info.Duration
 			t.Logf("ffprobe duration %.3f s, %d segments, manifest %d ms", dur, len(m.Segments), m.DurationMs)
 			t.Logf("segments %+v", m.Segments)
@@ -312,14 +305,7 @@ func TestRecorderReconnect(t *testing.T) {
 	for _, s := range m.Segments {
 		all = append(all, store.get(t, "kim-fish/43/"+s.Name)...)
 	}
-	file := filepath.Join(t.TempDir(), "all.webm")
-	if err := os.WriteFile(file, all, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	info := testmedia.Probe(t, file)
-	if strings.Join(info.Codecs, ",") != "opus,vp8" {
-		t.Errorf("streams = %v, want opus and vp8", info.Codecs)
-	}
+	file, info := testmedia.ProbeBytes(t, "all.webm", all, "opus", "vp8")
 	dur := info.Duration
 	t.Logf("ffprobe duration %.3f s, %d segments, manifest %d ms", dur, len(m.Segments), m.DurationMs)
 	t.Logf("segments %+v", m.Segments)

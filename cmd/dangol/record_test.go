@@ -266,14 +266,7 @@ func TestRecordBroadcast(t *testing.T) {
 		}
 		all = append(all, seg...)
 	}
-	file := filepath.Join(t.TempDir(), "replay.webm")
-	if err := os.WriteFile(file, all, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	info := testmedia.Probe(t, file)
-	if strings.Join(info.Codecs, ",") != "opus,vp8" {
-		t.Errorf("streams = %v, want opus and vp8", info.Codecs)
-	}
+	file, info := testmedia.ProbeBytes(t, "replay.webm", all, "opus", "vp8")
 	dur := info.Duration
 	const segment = 4 * time.Second // recordings' default segment length
 	t.Logf("sent %v, ffprobe duration %.3f s, %d segments", sent, dur, len(m.Segments))

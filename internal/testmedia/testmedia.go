@@ -107,3 +107,20 @@ func Decode(tb testing.TB, file string, args ...string) {
 		tb.Errorf("ffmpeg decode %s: %v\n%s", file, err, out)
 	}
 }
+
+// ProbeBytes writes data, a whole media file such as a recording's init
+// and segments back to back, to a file named name in a temporary folder,
+// and probes it: it returns the file, for more checks, and what ffprobe
+// says. It fails tb unless the streams are exactly codecs (in any order).
+func ProbeBytes(tb testing.TB, name string, data []byte, codecs ...string) (string, Info) {
+	tb.Helper()
+	file := filepath.Join(tb.TempDir(), name)
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	info := Probe(tb, file)
+	if want := slices.Sorted(slices.Values(codecs)); !slices.Equal(info.Codecs, want) {
+		tb.Errorf("%s: streams %v, want %v", name, info.Codecs, want)
+	}
+	return file, info
+}
