@@ -38,6 +38,13 @@ type API struct {
 	// csvPage is how many orders the CSV export reads at once; tests lower it.
 	csvPage int
 	mux     *http.ServeMux // the routes, for ServeHTTP
+
+	// Replays, if set, finds the replay of a broadcast for the broadcasts
+	// listing: the URL path of its playable file and its duration in
+	// seconds; ok is false when there is none. A func rather than an
+	// interface so that commerce does not depend on recordings: cmd/dangol
+	// wires it to recordings.Replays.Info. Set it before serving.
+	Replays func(ctx context.Context, slug string, broadcastID int64) (url string, durationS float64, ok bool)
 }
 
 // Limits on request bodies.
@@ -964,6 +971,10 @@ type broadcastJSON struct {
 	Broadcast
 	EndedAt *time.Time `json:"ended_at"`
 	Live    bool       `json:"live"`
+	// Set when a recording exists; a live broadcast's replay is what is
+	// recorded so far.
+	ReplayURL string  `json:"replay_url,omitempty"`
+	DurationS float64 `json:"duration_s,omitempty"`
 }
 
 func (a *API) listBroadcasts(w http.ResponseWriter, r *http.Request, ch Channel) {
@@ -987,6 +998,11 @@ func (a *API) listBroadcasts(w http.ResponseWriter, r *http.Request, ch Channel)
 		if !b.Live() {
 			t := b.EndedAt
 			out[i].EndedAt = &t
+		}
+		if a.Replays != nil {
+			if url, dur, ok := a.Replays(r.Context(), ch.Slug, b.ID); ok {
+				out[i].ReplayURL, out[i].DurationS = url, dur
+			}
 		}
 	}
 	apiWriteJSON(w, http.StatusOK, map[string]any{"broadcasts": out})

@@ -2,6 +2,7 @@ package commerce
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/csv"
 	"encoding/json"
@@ -752,6 +753,26 @@ func testAPIBroadcasts(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	}
 	if ended["id"] != float64(b1.ID) || ended["live"] != false || ended["ended_at"] == nil || ended["practice"] != true {
 		t.Errorf("ended %v", ended)
+	}
+	if _, ok := ended["replay_url"]; ok {
+		t.Errorf("replay_url without replays wired: %v", ended)
+	}
+
+	// With recordings wired, as cmd/dangol does: only the recorded broadcast has a replay.
+	e.api.Replays = func(_ context.Context, slug string, id int64) (string, float64, bool) {
+		if slug != "kim-fish" || id != b1.ID {
+			return "", 0, false
+		}
+		return fmt.Sprintf("/replays/kim-fish/%d.webm", id), 12.5, true
+	}
+	r = e.do(t, apiReq{method: "GET", path: "/api/channels/kim-fish/broadcasts", auth: "Bearer " + e.studio})
+	r.decode(t, &out)
+	live, ended = out.Broadcasts[0], out.Broadcasts[1]
+	if ended["replay_url"] != fmt.Sprintf("/replays/kim-fish/%d.webm", b1.ID) || ended["duration_s"] != 12.5 {
+		t.Errorf("recorded broadcast: %v", ended)
+	}
+	if _, ok := live["replay_url"]; ok {
+		t.Errorf("replay_url of a broadcast without a recording: %v", live)
 	}
 	r = e.do(t, apiReq{method: "GET", path: "/api/channels/kim-fish/broadcasts?limit=1", auth: "Bearer " + e.studio})
 	r.decode(t, &out)

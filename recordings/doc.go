@@ -11,5 +11,6 @@
 // duration and a cue per segment.
 //
 // Store keeps the objects: DirStore in a local folder, S3Store in S3/MinIO.
-// Fragmented MP4 for H.264 and the replay side are still to come (issue 4).
+// Replays serves a recording as that one WebM file, with range requests.
+// Fragmented MP4 for H.264, chapters and clips are still to come (issue 4).
 package recordings

@@ -23,6 +23,10 @@ type Manifest struct {
 	// DroppedSegments counts segments that never reached the store (the store
 	// kept failing and the pending queue overflowed); the timeline has gaps.
 	DroppedSegments int `json:"dropped_segments,omitempty"`
+	// Recovered is set when the recording was not closed by its recorder (the
+	// server died mid-broadcast) but by Recover at the next start: it ends
+	// with the last segment the manifest listed.
+	Recovered bool `json:"recovered,omitempty"`
 }
 
 // Segment is one media segment of a Manifest.

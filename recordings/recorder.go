@@ -640,14 +640,7 @@ func (u *uploader) finalize(initP *initParams) error {
 	u.manifest.Ended = true
 	u.manifest.DroppedSegments = int(u.dropped.Load())
 	if initP != nil && len(u.manifest.Segments) > 0 {
-		p := *initP
-		p.durationMs = float64(u.manifest.DurationMs)
-		var off int64
-		for _, s := range u.manifest.Segments {
-			p.cues = append(p.cues, cuePoint{timeMs: s.StartMs, offset: off})
-			off += s.Size
-		}
-		data, err := buildInit(p)
+		data, err := finalInit(u.manifest)
 		if err == nil {
 			err = u.put("init.webm", data)
 		}

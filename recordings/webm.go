@@ -145,6 +145,19 @@ func buildInit(p initParams) ([]byte, error) {
 	return append(head.Bytes(), out.Bytes()...), nil
 }
 
+// finalInit builds the init of a finished recording from its manifest: the
+// total duration and a cue per listed segment, so that players show the
+// length and can seek. Close and crash recovery both write it.
+func finalInit(m Manifest) ([]byte, error) {
+	p := initParams{width: m.Width, height: m.Height, durationMs: float64(m.DurationMs)}
+	var off int64
+	for _, s := range m.Segments {
+		p.cues = append(p.cues, cuePoint{timeMs: s.StartMs, offset: off})
+		off += s.Size
+	}
+	return buildInit(p)
+}
+
 // segmentWriter accumulates one media segment: Clusters of SimpleBlocks, the
 // first one starting with a video keyframe.
 type segmentWriter struct {

@@ -3,11 +3,13 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -238,6 +240,12 @@ func TestRecordBroadcast(t *testing.T) {
 	bs := broadcasts(t, base, slug, secrets.key)
 	if len(bs) != 1 {
 		t.Fatalf("broadcasts = %+v, want one", bs)
+	}
+	// The replay as a player gets it: one file from the server, read by range.
+	if want := fmt.Sprintf("/replays/%s/%d.webm", slug, bs[0].ID); bs[0].ReplayURL != want || bs[0].DurationS <= 0 {
+		t.Errorf("broadcast replay_url %q, duration_s %v; want %q and a duration", bs[0].ReplayURL, bs[0].DurationS, want)
+	} else if info := testmedia.Probe(t, base+bs[0].ReplayURL); !slices.Equal(info.Codecs, []string{"opus", "vp8"}) {
+		t.Errorf("replay streams %v, want opus and vp8", info.Codecs)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)

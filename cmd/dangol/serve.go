@@ -73,6 +73,15 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		}
 		// Deferred before lifecycle.stop, so it runs after the last recorder closed.
 		defer closeStore()
+		// Before the media server starts, so every unfinished recording is one a previous
+		// process left open when it died, never one being written. A failure only leaves
+		// recordings unclosed (they still play, without duration and cues): live goes on.
+		n, err := recordings.Recover(ctx, rstore, log.With("component", "recordings"))
+		if err != nil {
+			log.Error("unfinished recordings not all closed", "closed", n, "err", err)
+		} else {
+			log.Info("unfinished recordings closed", "closed", n)
+		}
 		recs = newRecorders(rstore, log.With("component", "recordings"))
 	}
 	lifecycle := newLifecycle(rooms, recs, log)
@@ -119,7 +128,13 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	}
 	mux := http.NewServeMux()
 	media.Routes(mux)
-	commerce.NewAPI(store, photos, log.With("component", "api")).Routes(mux)
+	api := commerce.NewAPI(store, photos, log.With("component", "api"))
+	if recs != nil {
+		replays := recordings.NewReplays(recs.store, log.With("component", "replays"))
+		api.Replays = replayLookup(replays, log)
+		mux.Handle("GET /replays/{slug}/{file}", replays) // GET matches HEAD too
+	}
+	api.Routes(mux)
 	mux.HandleFunc("GET /ws/{slug}", rooms.ServeWS)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

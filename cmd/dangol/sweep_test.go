@@ -156,6 +156,9 @@ type broadcastRow struct {
 	ID      int64      `json:"id"`
 	Live    bool       `json:"live"`
 	EndedAt *time.Time `json:"ended_at"`
+
+	ReplayURL string  `json:"replay_url"`
+	DurationS float64 `json:"duration_s"`
 }
 
 // broadcasts lists the channel's broadcasts through the merchant API.

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/dangol/dangol/recordings"
+)
+
+// replayLookup adapts replays to commerce.API.Replays: the broadcasts listing shows a replay
+// when one exists, and an error other than a missing recording is logged, not shown, since
+// the listing is still useful without it.
+func replayLookup(replays *recordings.Replays, log *slog.Logger) func(ctx context.Context, slug string, id int64) (string, float64, bool) {
+	return func(ctx context.Context, slug string, id int64) (string, float64, bool) {
+		info, err := replays.Info(ctx, slug, id)
+		if err != nil {
+			if !errors.Is(err, recordings.ErrNotExist) && ctx.Err() == nil {
+				log.Warn("replay lookup failed", "channel", slug, "broadcast", id, "err", err)
+			}
+			return "", 0, false
+		}
+		return info.URL, info.Duration.Seconds(), true
+	}
+}

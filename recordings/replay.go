@@ -1,0 +1,344 @@
+package recordings
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ReplayInfo describes the replay of one broadcast.
+type ReplayInfo struct {
+	URL      string        // path of the playable file: "/replays/<slug>/<id>.webm"
+	Duration time.Duration // of what is stored so far
+	Ended    bool          // false while the broadcast is still recorded
+	Size     int64         // bytes of the whole file
+}
+
+// Replays serves recordings as single playable WebM files,
+// GET /replays/{slug}/{id}.webm, with range requests so players can seek.
+// The file is virtual: the init and the media segments listed in the
+// manifest, back to back, read from the Store by range as the client asks.
+//
+// From an S3Store too the bytes go through this server for now; handing out
+// signed URLs (S3Store.SignedURL) needs one object per replay, which the
+// segmented layout does not have yet.
+//
+// A Replays holds no state; it is safe for concurrent use.
+type Replays struct {
+	store Store
+	log   *slog.Logger
+}
+
+// NewReplays returns the replays of the recordings in store.
+func NewReplays(store Store, log *slog.Logger) *Replays {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Replays{store: store, log: log}
+}
+
+// ReplayPath returns the URL path of the replay of the recording under
+// "<slug>/<name>" (name: a broadcast id, or "<id>.2" for a continuation).
+func ReplayPath(slug, name string) string {
+	return "/replays/" + slug + "/" + name + ".webm"
+}
+
+// Info describes the replay of broadcast id of channel slug. A broadcast
+// without a recording, or whose recording has no segment yet, is an error
+// wrapping ErrNotExist.
+func (rp *Replays) Info(ctx context.Context, slug string, id int64) (ReplayInfo, error) {
+	name := strconv.FormatInt(id, 10)
+	r, err := rp.open(ctx, slug+"/"+name)
+	if err != nil {
+		return ReplayInfo{}, err
+	}
+	return ReplayInfo{
+		URL:      ReplayPath(slug, name),
+		Duration: time.Duration(r.m.DurationMs) * time.Millisecond,
+		Ended:    r.m.Ended,
+		Size:     r.size,
+	}, nil
+}
+
+// replay is one recording, as read at the start of a request.
+type replay struct {
+	prefix   string
+	m        Manifest
+	modified time.Time // of the manifest
+	init     []byte
+	size     int64 // init + segments
+}
+
+// open reads the manifest and the init of the recording under prefix. The
+// init is read whole (it is small) because Close replaces it with one
+// carrying the duration and cues: a request must not mix the two.
+func (rp *Replays) open(ctx context.Context, prefix string) (*replay, error) {
+	m, info, err := rp.manifest(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	if m.Init == "" || len(m.Segments) == 0 {
+		return nil, fmt.Errorf("replay %s: nothing recorded yet: %w", prefix, ErrNotExist)
+	}
+	init, _, err := readReplayObject(ctx, rp.store, prefix+"/"+m.Init)
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", prefix, err)
+	}
+	r := &replay{prefix: prefix, m: m, modified: info.Modified, init: init, size: int64(len(init))}
+	for _, s := range m.Segments {
+		r.size += s.Size
+	}
+	return r, nil
+}
+
+func (rp *Replays) manifest(ctx context.Context, prefix string) (Manifest, ObjectInfo, error) {
+	// The manifest's time stamp is when its last segment was stored: the
+	// replay's Last-Modified.
+	data, info, err := readReplayObject(ctx, rp.store, prefix+"/manifest.json")
+	if err != nil {
+		return Manifest{}, ObjectInfo{}, fmt.Errorf("replay %s: %w", prefix, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return Manifest{}, ObjectInfo{}, fmt.Errorf("replay %s: manifest: %w", prefix, err)
+	}
+	return m, info, nil
+}
+
+func readReplayObject(ctx context.Context, s Store, key string) ([]byte, ObjectInfo, error) {
+	rc, info, err := s.Open(ctx, key, 0, -1)
+	if err != nil {
+		return nil, ObjectInfo{}, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, ObjectInfo{}, fmt.Errorf("read %s: %w", key, err)
+	}
+	return data, info, nil
+}
+
+// etag changes whenever the file does: a live recording grows by whole
+// segments, and ending it replaces the init.
+func (r *replay) etag() string {
+	ended := "live"
+	if r.m.Ended {
+		ended = "ended"
+	}
+	return fmt.Sprintf(`"%d-%d-%s"`, r.size, len(r.m.Segments), ended)
+}
+
+// ServeHTTP serves GET and HEAD /replays/{slug}/{file}, file being
+// "<id>.webm" or "<id>.<n>.webm" (a continuation after a restart).
+func (rp *Replays) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	slug, file := req.PathValue("slug"), req.PathValue("file")
+	name, ok := strings.CutSuffix(file, ".webm")
+	if !ok || !validReplayName(name) || checkSegment(slug, slug, false) != nil {
+		replayNotFound(w, req)
+		return
+	}
+	r, err := rp.open(req.Context(), slug+"/"+name)
+	if errors.Is(err, ErrNotExist) {
+		replayNotFound(w, req)
+		return
+	}
+	if err != nil {
+		if req.Context().Err() == nil {
+			rp.log.Error("replay failed", "path", req.URL.Path, "err", err)
+		}
+		replayError(w, req, http.StatusInternalServerError, "internal",
+			"서버에 문제가 생겼습니다. 잠시 후 다시 해 주세요.", "Something went wrong on the server. Please try again shortly.")
+		return
+	}
+	h := w.Header()
+	// Set before ServeContent so that it neither sniffs the content nor
+	// misses the ETag for If-None-Match and If-Range.
+	h.Set("Content-Type", "video/webm")
+	h.Set("ETag", r.etag())
+	if r.m.Ended {
+		h.Set("Cache-Control", "public, max-age=86400")
+	} else {
+		// Still recording: the file grows, so revalidate every time.
+		h.Set("Cache-Control", "no-cache")
+	}
+	content := &replayReader{ctx: req.Context(), store: rp.store, r: r}
+	defer content.Close()
+	http.ServeContent(w, req, "", r.modified, content)
+	if content.err != nil && req.Context().Err() == nil {
+		rp.log.Error("replay read failed", "path", req.URL.Path, "err", content.err)
+	}
+}
+
+// validReplayName accepts "<id>" and "<id>.<n>".
+func validReplayName(name string) bool {
+	id, cont, hasCont := strings.Cut(name, ".")
+	return isDigits(id) && (!hasCont || isDigits(cont))
+}
+
+func isDigits(s string) bool {
+	if s == "" || len(s) > 19 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func replayNotFound(w http.ResponseWriter, req *http.Request) {
+	replayError(w, req, http.StatusNotFound, "not_found", "다시보기를 찾을 수 없습니다.", "Replay not found.")
+}
+
+// replayError writes an error the way the merchant API does (commerce's
+// apiWriteJSON and apiLang): {"error": {"code", "message"}}, the message in
+// Korean unless Accept-Language prefers English.
+func replayError(w http.ResponseWriter, req *http.Request, status int, code, ko, en string) {
+	msg := ko
+	if preferEnglish(req.Header.Get("Accept-Language")) {
+		msg = en
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	type body struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	_ = json.NewEncoder(w).Encode(map[string]body{"error": {code, msg}})
+}
+
+// preferEnglish reports whether the Accept-Language header prefers English
+// to Korean; Korean when it names neither.
+func preferEnglish(header string) bool {
+	best, bestQ := "ko", -1.0
+	for part := range strings.SplitSeq(header, ",") {
+		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		lang, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(tag)), "-")
+		if (lang == "ko" || lang == "en") && q > bestQ && q > 0 {
+			best, bestQ = lang, q
+		}
+	}
+	return best == "en"
+}
+
+// replayReader is an io.ReadSeeker over a replay's init and segments back
+// to back. It keeps the segment being read open from the read position to
+// the segment's end, so that a sequential read costs one Store.Open per
+// segment; a Seek drops it.
+type replayReader struct {
+	ctx   context.Context
+	store Store
+	r     *replay
+	pos   int64
+
+	cur    io.ReadCloser // the open segment, read up to pos
+	curEnd int64         // file offset where cur's segment ends
+	err    error         // the first read error, for the log
+}
+
+func (rr *replayReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += rr.pos
+	case io.SeekEnd:
+		offset += rr.r.size
+	default:
+		return 0, errors.New("replay seek: bad whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("replay seek: negative position")
+	}
+	if offset != rr.pos {
+		rr.closeCur()
+		rr.pos = offset
+	}
+	return offset, nil
+}
+
+func (rr *replayReader) Read(p []byte) (int, error) {
+	if rr.pos >= rr.r.size {
+		return 0, io.EOF
+	}
+	if init := int64(len(rr.r.init)); rr.pos < init {
+		n := copy(p, rr.r.init[rr.pos:])
+		rr.pos += int64(n)
+		return n, nil
+	}
+	if rr.cur == nil {
+		if err := rr.openAt(rr.pos); err != nil {
+			rr.err = err
+			return 0, err
+		}
+	}
+	if want := rr.curEnd - rr.pos; int64(len(p)) > want {
+		p = p[:want]
+	}
+	n, err := rr.cur.Read(p)
+	rr.pos += int64(n)
+	if rr.pos == rr.curEnd {
+		rr.closeCur()
+		err = nil
+	} else if err != nil {
+		// Includes io.EOF: the object is shorter than the manifest says.
+		rr.closeCur()
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		err = fmt.Errorf("replay %s: read at %d: %w", rr.r.prefix, rr.pos, err)
+		rr.err = err
+	}
+	return n, err
+}
+
+// openAt opens the segment holding file offset pos, from pos.
+func (rr *replayReader) openAt(pos int64) error {
+	start := int64(len(rr.r.init))
+	for _, s := range rr.r.m.Segments {
+		end := start + s.Size
+		if pos < end {
+			key := rr.r.prefix + "/" + s.Name
+			rc, info, err := rr.store.Open(rr.ctx, key, pos-start, end-pos)
+			if err != nil {
+				return fmt.Errorf("replay %s: %w", rr.r.prefix, err)
+			}
+			if info.Size != s.Size {
+				rc.Close()
+				return fmt.Errorf("replay %s: %s has %d bytes, the manifest says %d", rr.r.prefix, key, info.Size, s.Size)
+			}
+			rr.cur, rr.curEnd = rc, end
+			return nil
+		}
+		start = end
+	}
+	return io.EOF
+}
+
+func (rr *replayReader) closeCur() {
+	if rr.cur != nil {
+		rr.cur.Close()
+		rr.cur = nil
+	}
+}
+
+// Close closes the open segment, if any.
+func (rr *replayReader) Close() error {
+	rr.closeCur()
+	return nil
+}
