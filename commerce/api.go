@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/dangol/dangol/internal/lang"
 )
 
 // API is the merchant REST API: a channel's products, orders and
@@ -184,7 +186,7 @@ func apiInvalidDetail(err error) string {
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := a.errorFor(r, err)
 	msg := e.ko
-	if apiLang(r.Header.Get("Accept-Language")) == "en" {
+	if lang.Pick(r.Header.Get("Accept-Language")) == "en" {
 		msg = e.en
 	}
 	if e.status == http.StatusUnauthorized {
@@ -196,26 +198,6 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		Field   string `json:"field,omitempty"`
 	}
 	apiWriteJSON(w, e.status, map[string]body{"error": {e.code, msg, e.field}})
-}
-
-// apiLang returns "ko" or "en", whichever the Accept-Language header
-// prefers; Korean when it names neither.
-func apiLang(header string) string {
-	best, bestQ := "ko", -1.0
-	for part := range strings.SplitSeq(header, ",") {
-		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		q := 1.0
-		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				q = f
-			}
-		}
-		lang, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(tag)), "-")
-		if (lang == "ko" || lang == "en") && q > bestQ && q > 0 {
-			best, bestQ = lang, q
-		}
-	}
-	return best
 }
 
 func apiWriteJSON(w http.ResponseWriter, status int, v any) {

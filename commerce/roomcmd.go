@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/dangol/dangol/internal/lang"
 )
 
 func itoaInt(n int) string { return strconv.Itoa(n) }
@@ -225,7 +227,7 @@ func (c *wsClient) hello(ctx context.Context, id json.RawMessage, cmdID string, 
 		return badField("hello", "wrong type")
 	}
 	if h.Lang != "" {
-		c.lang = pickLang(h.Lang)
+		c.lang = lang.Pick(h.Lang)
 	}
 	var name string
 	if h.Name != nil {

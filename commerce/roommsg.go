@@ -180,21 +180,6 @@ func roomText(lang, code, detail string) string {
 	return s
 }
 
-// pickLang returns "en" if an Accept-Language header or a hello's lang
-// prefers English over Korean, else "ko".
-func pickLang(s string) string {
-	for part := range strings.SplitSeq(strings.ToLower(s), ",") {
-		tag, _, _ := strings.Cut(strings.TrimSpace(part), ";")
-		switch {
-		case strings.HasPrefix(tag, "ko"):
-			return "ko"
-		case strings.HasPrefix(tag, "en"):
-			return "en"
-		}
-	}
-	return "ko"
-}
-
 // fieldError is a bad or missing field of a command.
 type fieldError struct{ field, why string }
 

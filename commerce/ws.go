@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dangol/dangol/internal/lang"
 	"github.com/gorilla/websocket"
 )
 
@@ -19,7 +20,7 @@ import (
 // or ?token=; anyone else is a viewer.
 func (rs *Rooms) ServeWS(w http.ResponseWriter, r *http.Request) {
 	slug := r.PathValue("slug")
-	lang := pickLang(r.Header.Get("Accept-Language"))
+	lang := lang.Pick(r.Header.Get("Accept-Language"))
 	ch, err := rs.store.Channel(r.Context(), slug)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {

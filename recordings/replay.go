@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dangol/dangol/internal/lang"
 )
 
 // ReplayInfo describes the replay of one broadcast.
@@ -203,7 +205,7 @@ func replayNotFound(w http.ResponseWriter, req *http.Request) {
 // Korean unless Accept-Language prefers English.
 func replayError(w http.ResponseWriter, req *http.Request, status int, code, ko, en string) {
 	msg := ko
-	if preferEnglish(req.Header.Get("Accept-Language")) {
+	if lang.Pick(req.Header.Get("Accept-Language")) == "en" {
 		msg = en
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -215,26 +217,6 @@ func replayError(w http.ResponseWriter, req *http.Request, status int, code, ko,
 		Message string `json:"message"`
 	}
 	_ = json.NewEncoder(w).Encode(map[string]body{"error": {code, msg}})
-}
-
-// preferEnglish reports whether the Accept-Language header prefers English
-// to Korean; Korean when it names neither.
-func preferEnglish(header string) bool {
-	best, bestQ := "ko", -1.0
-	for part := range strings.SplitSeq(header, ",") {
-		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		q := 1.0
-		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				q = f
-			}
-		}
-		lang, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(tag)), "-")
-		if (lang == "ko" || lang == "en") && q > bestQ && q > 0 {
-			best, bestQ = lang, q
-		}
-	}
-	return best == "en"
 }
 
 // replayReader is an io.ReadSeeker over a replay's init and segments back
