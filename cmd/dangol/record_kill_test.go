@@ -1,15 +1,12 @@
 package main
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/dangol/dangol/internal/testmedia"
-	"github.com/dangol/dangol/recordings"
 )
 
 // TestRecordSurvivesKill runs the real server as a child process, publishes real VP8 and
@@ -74,29 +71,9 @@ func TestRecordSurvivesKill(t *testing.T) {
 	if len(bs) != 1 {
 		t.Fatalf("broadcasts = %+v, want one", bs)
 	}
-	rdir := filepath.Join(dir, "recordings", slug, strconv.FormatInt(bs[0].ID, 10))
-	raw, err := os.ReadFile(filepath.Join(rdir, "manifest.json"))
-	if err != nil {
-		t.Fatalf("manifest: %v\nlogs:\n%s", err, srv.logs)
-	}
-	t.Logf("manifest: %s", raw)
-	var m recordings.Manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatalf("manifest: %v", err)
-	}
+	m, all := readRecording(t, filepath.Join(dir, "recordings", slug, strconv.FormatInt(bs[0].ID, 10)), srv.logs)
 	if !m.Ended || !m.Recovered || len(m.Segments) == 0 {
 		t.Fatalf("manifest = %+v, want an ended, recovered recording with segments", m)
-	}
-	all, err := os.ReadFile(filepath.Join(rdir, m.Init))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range m.Segments {
-		seg, err := os.ReadFile(filepath.Join(rdir, s.Name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, seg...)
 	}
 	file, info := testmedia.ProbeBytes(t, "replay.webm", all, "opus", "vp8")
 	dur := time.Duration(info.Duration * float64(time.Second))

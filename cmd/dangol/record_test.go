@@ -250,18 +250,32 @@ func TestRecordBroadcast(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	rdir := filepath.Join(dir, "recordings", slug, strconv.FormatInt(bs[0].ID, 10))
+	m, all := readRecording(t, filepath.Join(dir, "recordings", slug, strconv.FormatInt(bs[0].ID, 10)), logs)
+	if !m.Ended || len(m.Segments) == 0 || m.VideoCodec != "V_VP8" || m.AudioCodec != "A_OPUS" {
+		t.Fatalf("manifest = %+v, want an ended VP8+Opus recording with segments", m)
+	}
+	file, info := testmedia.ProbeBytes(t, "replay.webm", all, "opus", "vp8")
+	dur := info.Duration
+	const segment = 4 * time.Second // recordings' default segment length
+	t.Logf("sent %v, ffprobe duration %.3f s, %d segments", sent, dur, len(m.Segments))
+	if d := time.Duration(dur * float64(time.Second)); d < sent-segment || d > sent+segment {
+		t.Errorf("duration %v, want %v within one segment (%v)", d, sent, segment)
+	}
+	testmedia.Decode(t, file)
+}
+
+// readRecording reads the manifest of the recording in folder rdir and its
+// init and segments back to back, as one file.
+func readRecording(t *testing.T, rdir string, logs fmt.Stringer) (recordings.Manifest, []byte) {
+	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(rdir, "manifest.json"))
 	if err != nil {
 		t.Fatalf("manifest: %v\nlogs:\n%s", err, logs)
 	}
+	t.Logf("manifest: %s", raw)
 	var m recordings.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatalf("manifest: %v", err)
-	}
-	t.Logf("manifest: %s", raw)
-	if !m.Ended || len(m.Segments) == 0 || m.VideoCodec != "V_VP8" || m.AudioCodec != "A_OPUS" {
-		t.Fatalf("manifest = %+v, want an ended VP8+Opus recording with segments", m)
 	}
 	all, err := os.ReadFile(filepath.Join(rdir, m.Init))
 	if err != nil {
@@ -274,12 +288,5 @@ func TestRecordBroadcast(t *testing.T) {
 		}
 		all = append(all, seg...)
 	}
-	file, info := testmedia.ProbeBytes(t, "replay.webm", all, "opus", "vp8")
-	dur := info.Duration
-	const segment = 4 * time.Second // recordings' default segment length
-	t.Logf("sent %v, ffprobe duration %.3f s, %d segments", sent, dur, len(m.Segments))
-	if d := time.Duration(dur * float64(time.Second)); d < sent-segment || d > sent+segment {
-		t.Errorf("duration %v, want %v within one segment (%v)", d, sent, segment)
-	}
-	testmedia.Decode(t, file)
+	return m, all
 }
