@@ -26,7 +26,8 @@ import (
 // Requests that change or reveal the stall's business carry the channel's
 // stream key or studio token as "Authorization: Bearer ...". Reading the
 // products and their photos is public: the watch page shows them to
-// customers.
+// customers. So is a broadcast's replay document (replay.go), but for its
+// sales summary, which only the merchant gets.
 //
 // An API holds no state of its own beyond a bound on concurrent photo
 // processing; it is safe for concurrent use and needs no closing.
@@ -41,12 +42,13 @@ type API struct {
 	csvPage int
 	mux     *http.ServeMux // the routes, for ServeHTTP
 
-	// Replays, if set, finds the replay of a broadcast for the broadcasts
-	// listing: the URL path of its playable file and its duration in
-	// seconds; ok is false when there is none. A func rather than an
-	// interface so that commerce does not depend on recordings: cmd/dangol
-	// wires it to recordings.Replays.Info. Set it before serving.
-	Replays func(ctx context.Context, slug string, broadcastID int64) (url string, durationS float64, ok bool)
+	// Replays, if set, finds the recording of a broadcast for the
+	// broadcasts listing and the replay document: the URL path of its
+	// playable file, its duration and when it started; ok is false when
+	// there is none. A func rather than an interface so that commerce does
+	// not depend on recordings: cmd/dangol wires it to
+	// recordings.Replays.Info. Set it before serving.
+	Replays func(ctx context.Context, slug string, broadcastID int64) (info ReplayInfo, ok bool)
 }
 
 // Limits on request bodies.
@@ -82,6 +84,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+ch+"/orders", a.merchant(a.listOrders))
 	mux.HandleFunc("GET "+ch+"/orders/{id}", a.merchant(a.getOrder))
 	mux.HandleFunc("GET "+ch+"/broadcasts", a.merchant(a.listBroadcasts))
+	mux.HandleFunc("GET "+ch+"/broadcasts/{id}/replay", a.getReplay) // public: see getReplay
 	mux.HandleFunc("GET /photos/{key...}", a.getPhoto)
 }
 
@@ -219,28 +222,32 @@ type merchantHandler func(w http.ResponseWriter, r *http.Request, ch Channel)
 // channel is 404.
 func (a *API) merchant(h merchantHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		slug := r.PathValue("slug")
-		auth := r.Header.Get("Authorization")
-		scheme, token, _ := strings.Cut(auth, " ")
-		token = strings.TrimSpace(token)
-		if !strings.EqualFold(scheme, "Bearer") || token == "" {
-			a.fail(w, r, errAPIUnauthorized)
-			return
-		}
-		ch, err := a.store.CheckStreamKey(r.Context(), slug, token)
-		if errors.Is(err, ErrBadKey) {
-			ch, err = a.store.CheckStudioToken(r.Context(), slug, token)
-		}
-		if errors.Is(err, ErrBadKey) {
-			a.fail(w, r, errAPIUnauthorized)
-			return
-		}
+		ch, err := a.checkMerchant(r)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
 		h(w, r, ch)
 	}
+}
+
+// checkMerchant returns the channel in the request's path if the request
+// carries its stream key or studio token, errAPIUnauthorized if not.
+func (a *API) checkMerchant(r *http.Request) (Channel, error) {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return Channel{}, errAPIUnauthorized
+	}
+	slug := r.PathValue("slug")
+	ch, err := a.store.CheckStreamKey(r.Context(), slug, token)
+	if errors.Is(err, ErrBadKey) {
+		ch, err = a.store.CheckStudioToken(r.Context(), slug, token)
+	}
+	if errors.Is(err, ErrBadKey) {
+		return Channel{}, errAPIUnauthorized
+	}
+	return ch, err
 }
 
 // apiPathID returns the {id} of the path, or a 404 error.
@@ -982,8 +989,8 @@ func (a *API) listBroadcasts(w http.ResponseWriter, r *http.Request, ch Channel)
 			out[i].EndedAt = &t
 		}
 		if a.Replays != nil {
-			if url, dur, ok := a.Replays(r.Context(), ch.Slug, b.ID); ok {
-				out[i].ReplayURL, out[i].DurationS = url, dur
+			if info, ok := a.Replays(r.Context(), ch.Slug, b.ID); ok {
+				out[i].ReplayURL, out[i].DurationS = info.URL, info.DurationS
 			}
 		}
 	}

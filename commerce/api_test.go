@@ -754,11 +754,11 @@ func testAPIBroadcasts(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	}
 
 	// With recordings wired, as cmd/dangol does: only the recorded broadcast has a replay.
-	e.api.Replays = func(_ context.Context, slug string, id int64) (string, float64, bool) {
+	e.api.Replays = func(_ context.Context, slug string, id int64) (ReplayInfo, bool) {
 		if slug != "kim-fish" || id != b1.ID {
-			return "", 0, false
+			return ReplayInfo{}, false
 		}
-		return fmt.Sprintf("/replays/kim-fish/%d.webm", id), 12.5, true
+		return ReplayInfo{URL: fmt.Sprintf("/replays/kim-fish/%d.webm", id), DurationS: 12.5}, true
 	}
 	r = e.do(t, apiReq{method: "GET", path: "/api/channels/kim-fish/broadcasts", auth: "Bearer " + e.studio})
 	r.decode(t, &out)

@@ -21,6 +21,10 @@ type ReplayInfo struct {
 	Duration time.Duration // of what is stored so far
 	Ended    bool          // false while the broadcast is still recorded
 	Size     int64         // bytes of the whole file
+	// StartedAt is the wall-clock time of the recording's first frame,
+	// offset 0 of the replay, from the manifest; zero if the manifest
+	// does not say.
+	StartedAt time.Time
 }
 
 // Replays serves recordings as single playable WebM files,
@@ -62,10 +66,11 @@ func (rp *Replays) Info(ctx context.Context, slug string, id int64) (ReplayInfo,
 		return ReplayInfo{}, err
 	}
 	return ReplayInfo{
-		URL:      ReplayPath(slug, name),
-		Duration: time.Duration(r.m.DurationMs) * time.Millisecond,
-		Ended:    r.m.Ended,
-		Size:     r.size,
+		URL:       ReplayPath(slug, name),
+		Duration:  time.Duration(r.m.DurationMs) * time.Millisecond,
+		Ended:     r.m.Ended,
+		Size:      r.size,
+		StartedAt: r.m.StartedAt,
 	}, nil
 }
 

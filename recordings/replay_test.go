@@ -194,7 +194,13 @@ func TestReplay(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := ReplayInfo{URL: "/replays/kim-fish/42.webm", Duration: time.Duration(m.DurationMs) * time.Millisecond, Ended: true, Size: size}
+				want := ReplayInfo{URL: "/replays/kim-fish/42.webm", Duration: time.Duration(m.DurationMs) * time.Millisecond, Ended: true, Size: size,
+					StartedAt: m.StartedAt}
+				// StartedAt places the chapters and chat of the replay document.
+				if info.StartedAt.IsZero() || !info.StartedAt.Equal(want.StartedAt) {
+					t.Errorf("Info StartedAt %v, want the manifest's %v", info.StartedAt, want.StartedAt)
+				}
+				info.StartedAt = want.StartedAt
 				if info != want {
 					t.Errorf("Info = %+v, want %+v", info, want)
 				}

@@ -194,18 +194,27 @@ func (p *mediaPublisher) send(t *testing.T, ivfPath, oggPath string) time.Durati
 	return time.Duration(frames) * frameDur
 }
 
-// TestRecordBroadcast publishes real VP8 and Opus from a pion peer for a few seconds, ends
-// the broadcast with a WHIP DELETE, and checks the recording in the data folder plays with
-// both streams and the length sent.
-func TestRecordBroadcast(t *testing.T) {
+// recordedBroadcast is a broadcast that recordBroadcast published, ended and saw recorded, on
+// a server that still runs.
+type recordedBroadcast struct {
+	base    string       // the server, http://127.0.0.1:port
+	channel addedChannel // the channel's secrets, as `channel add` printed them
+	logs    *logLines
+	stop    func() error  // stops the server, returning run's result
+	sent    time.Duration // the length of media sent
+}
+
+// recordBroadcast adds the channel slug to the data folder dir, starts the server on 127.0.0.1,
+// publishes secs seconds of real VP8 and Opus from a pion peer, ends the broadcast with a WHIP
+// DELETE and waits for the server to say the recording ended.
+func recordBroadcast(t *testing.T, dir, slug, name string, secs int) recordedBroadcast {
+	t.Helper()
 	testmedia.Need(t)
-	ivf, ogg, err := testmedia.Encode(t.TempDir(), recordTestSeconds, recordTestFPS)
+	ivf, ogg, err := testmedia.Encode(t.TempDir(), secs, recordTestFPS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	const slug = "kim-fish"
-	out, _, err := runCommand(t, nil, "--data", dir, "channel", "add", slug, "--name", "김씨네 생선")
+	out, _, err := runCommand(t, nil, "--data", dir, "channel", "add", slug, "--name", name)
 	if err != nil {
 		t.Fatalf("channel add: %v", err)
 	}
@@ -236,6 +245,17 @@ func TestRecordBroadcast(t *testing.T) {
 		t.Fatalf("whip delete: status %d", resp.StatusCode)
 	}
 	waitLog(t, logs, `msg="recording ended"`, 30*time.Second)
+	return recordedBroadcast{base: base, channel: secrets, logs: logs, stop: stop, sent: sent}
+}
+
+// TestRecordBroadcast publishes real VP8 and Opus from a pion peer for a few seconds, ends
+// the broadcast with a WHIP DELETE, and checks the recording in the data folder plays with
+// both streams and the length sent.
+func TestRecordBroadcast(t *testing.T) {
+	dir := t.TempDir()
+	const slug = "kim-fish"
+	r := recordBroadcast(t, dir, slug, "김씨네 생선", recordTestSeconds)
+	base, secrets, logs, stop, sent := r.base, r.channel, r.logs, r.stop, r.sent
 
 	bs := broadcasts(t, base, slug, secrets.key)
 	if len(bs) != 1 {
@@ -246,6 +266,22 @@ func TestRecordBroadcast(t *testing.T) {
 		t.Errorf("broadcast replay_url %q, duration_s %v; want %q and a duration", bs[0].ReplayURL, bs[0].DurationS, want)
 	} else if info := testmedia.Probe(t, base+bs[0].ReplayURL); !slices.Equal(info.Codecs, []string{"opus", "vp8"}) {
 		t.Errorf("replay streams %v, want opus and vp8", info.Codecs)
+	}
+	// The replay document (public: no key) points at the same file, with the recording's length.
+	resp, err := http.Get(fmt.Sprintf("%s/api/channels/%s/broadcasts/%d/replay", base, slug, bs[0].ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Broadcast struct {
+			ReplayURL string  `json:"replay_url"`
+			DurationS float64 `json:"duration_s"`
+		} `json:"broadcast"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || doc.Broadcast.ReplayURL != bs[0].ReplayURL || doc.Broadcast.DurationS <= 0 {
+		t.Errorf("replay document: status %d, %+v, %v; want replay_url %q and a duration", resp.StatusCode, doc.Broadcast, err, bs[0].ReplayURL)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
