@@ -84,7 +84,10 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+ch+"/orders", a.merchant(a.listOrders))
 	mux.HandleFunc("GET "+ch+"/orders/{id}", a.merchant(a.getOrder))
 	mux.HandleFunc("GET "+ch+"/broadcasts", a.merchant(a.listBroadcasts))
-	mux.HandleFunc("GET "+ch+"/broadcasts/{id}/replay", a.getReplay) // public: see getReplay
+	mux.HandleFunc("GET "+ch+"/broadcasts/{id}/replay", a.getReplay)         // public: see getReplay
+	mux.HandleFunc("POST "+ch+"/broadcasts/{id}/orders", a.placeReplayOrder) // public, as the replay page
+	mux.HandleFunc("GET "+ch+"/settings", a.merchant(a.getSettings))
+	mux.HandleFunc("PATCH "+ch+"/settings", a.merchant(a.patchSettings))
 	mux.HandleFunc("GET /photos/{key...}", a.getPhoto)
 }
 
@@ -133,6 +136,7 @@ var apiStoreMessages = map[string][2]string{
 	"exists":         {"이미 있습니다.", "Already exists."},
 	"invalid":        {"입력한 내용이 올바르지 않습니다.", "Invalid input."},
 	"bad_transition": {"주문 상태를 그렇게 바꿀 수 없습니다.", "The order status cannot change that way."},
+	"out_of_stock":   {"재고가 부족합니다.", "Not enough stock left."},
 	"internal":       {"서버에 문제가 생겼습니다. 잠시 후 다시 해 주세요.", "Something went wrong on the server. Please try again shortly."},
 }
 
@@ -826,8 +830,11 @@ var apiStatusLabels = map[OrderStatus]string{
 var apiCSVHeader = []string{
 	"주문번호 Order", "주문시각 Placed (KST)", "상태 Status", "상태코드 Status code", "방송 Broadcast",
 	"주문자 Buyer", "연락처 Phone", "상품 Items", "수량 Qty", "소계 Subtotal (KRW)", "할인 Discount (KRW)",
-	"합계 Total (KRW)", "쿠폰 Coupon", "메모 Note",
+	"합계 Total (KRW)", "쿠폰 Coupon", "메모 Note", "출처 Source",
 }
+
+// apiSourceLabels are the order sources in Korean, for the CSV.
+var apiSourceLabels = map[OrderSource]string{SourceLive: "라이브", SourceReplay: "다시보기"}
 
 // writeOrdersCSV writes the orders f selects as CSV, one row an order, with
 // a UTF-8 byte order mark: without it Excel reads the file as the local code
@@ -922,6 +929,7 @@ func apiCSVRow(o Order) []string {
 		strconv.FormatInt(o.TotalWon, 10),
 		opt(o.CouponID),
 		apiCSVText(o.Note),
+		apiSourceLabels[o.Source],
 	}
 }
 
@@ -964,6 +972,9 @@ type broadcastJSON struct {
 	// recorded so far.
 	ReplayURL string  `json:"replay_url,omitempty"`
 	DurationS float64 `json:"duration_s,omitempty"`
+	// Set when the channel's retention deleted the recording: the replay
+	// is gone.
+	RecordingDeletedAt *time.Time `json:"recording_deleted_at,omitempty"`
 }
 
 func (a *API) listBroadcasts(w http.ResponseWriter, r *http.Request, ch Channel) {
@@ -988,7 +999,10 @@ func (a *API) listBroadcasts(w http.ResponseWriter, r *http.Request, ch Channel)
 			t := b.EndedAt
 			out[i].EndedAt = &t
 		}
-		if a.Replays != nil {
+		if !b.RecordingDeletedAt.IsZero() {
+			t := b.RecordingDeletedAt
+			out[i].RecordingDeletedAt = &t
+		} else if a.Replays != nil {
 			if info, ok := a.Replays(r.Context(), ch.Slug, b.ID); ok {
 				out[i].ReplayURL, out[i].DurationS = info.URL, info.DurationS
 			}

@@ -573,7 +573,7 @@ func testAPIOrders(t *testing.T, newDB func(t *testing.T) storeOpener) {
 				t.Fatalf("rows %q", rows)
 			}
 			want1 := []string{fmt.Sprint(o1.ID), o1.CreatedAt.In(apiKST).Format("2006-01-02 15:04:05"), "주문 확인", "accepted",
-				fmt.Sprint(b.ID), "박영희", "010-1234-5678", "고등어 x2, 오징어, 손질 x1", "3", "22000", "0", "22000", "", `5시에 "꼭" 갈게요`}
+				fmt.Sprint(b.ID), "박영희", "010-1234-5678", "고등어 x2, 오징어, 손질 x1", "3", "22000", "0", "22000", "", `5시에 "꼭" 갈게요`, "라이브"}
 			if !reflect.DeepEqual(rows[2], want1) {
 				t.Errorf("row\n%q\nwant\n%q", rows[2], want1)
 			}

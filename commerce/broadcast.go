@@ -21,6 +21,9 @@ type Broadcast struct {
 	PinnedProductID int64     `json:"pinned_product_id"` // 0 when none
 	Notice          string    `json:"notice"`
 	Likes           int64     `json:"likes"`
+	// RecordingDeletedAt is when the retention sweep deleted the
+	// broadcast's recording; zero while it is kept. The API shows it.
+	RecordingDeletedAt time.Time `json:"-"`
 }
 
 // Live reports whether the broadcast has not ended.
@@ -62,15 +65,16 @@ RETURNING id`), channelID, title, practice, b.StartedAt).Scan(&b.ID)
 	return b, nil
 }
 
-const broadcastColumns = `id, channel_id, title, practice, started_at, ended_at, pinned_product_id, notice, likes`
+const broadcastColumns = `id, channel_id, title, practice, started_at, ended_at, pinned_product_id, notice, likes, recording_deleted_at`
 
 func scanBroadcast(sc interface{ Scan(...any) error }) (Broadcast, error) {
 	var (
 		b      Broadcast
 		ended  sql.NullTime
 		pinned sql.NullInt64
+		gone   sql.NullTime
 	)
-	if err := sc.Scan(&b.ID, &b.ChannelID, &b.Title, &b.Practice, &b.StartedAt, &ended, &pinned, &b.Notice, &b.Likes); err != nil {
+	if err := sc.Scan(&b.ID, &b.ChannelID, &b.Title, &b.Practice, &b.StartedAt, &ended, &pinned, &b.Notice, &b.Likes, &gone); err != nil {
 		return Broadcast{}, err
 	}
 	b.StartedAt = b.StartedAt.UTC()
@@ -78,6 +82,9 @@ func scanBroadcast(sc interface{ Scan(...any) error }) (Broadcast, error) {
 		b.EndedAt = ended.Time.UTC()
 	}
 	b.PinnedProductID = pinned.Int64
+	if gone.Valid {
+		b.RecordingDeletedAt = gone.Time.UTC()
+	}
 	return b, nil
 }
 

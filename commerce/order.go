@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -76,6 +77,15 @@ type ItemInput struct {
 	Qty       int
 }
 
+// OrderSource is where an order was placed.
+type OrderSource string
+
+// The order sources.
+const (
+	SourceLive   OrderSource = "live"   // in the live room
+	SourceReplay OrderSource = "replay" // from a broadcast's replay page
+)
+
 // OrderInput is an order being placed.
 type OrderInput struct {
 	BroadcastID int64 // the broadcast it was placed in; 0 for none
@@ -114,6 +124,7 @@ type Order struct {
 	CouponID    int64       `json:"coupon_id"` // 0 if no coupon was used
 	ClaimID     int64       `json:"claim_id"`
 	Status      OrderStatus `json:"status"`
+	Source      OrderSource `json:"source"`
 	CreatedAt   time.Time   `json:"created_at"`
 	UpdatedAt   time.Time   `json:"updated_at"`
 
@@ -206,12 +217,74 @@ func (s *Store) PlaceOrder(ctx context.Context, cmdID string, viewerID int64, in
 	}
 	return runCommand(ctx, s, viewerActor(viewerID), cmdID, "place order",
 		func(ctx context.Context, tx *sql.Tx, now time.Time) (Order, error) {
-			return s.placeOrder(ctx, tx, now, viewerID, in.BroadcastID, in.CouponID, items, buyer, note)
+			return s.placeOrder(ctx, tx, now, viewerID, in.BroadcastID, in.CouponID, items, buyer, note, SourceLive)
 		})
 }
 
+// minReplayCmdIDLen is the shortest id of a replay order. Replay orders
+// have no viewer to tell one customer's ids from another's: all share the
+// broadcast's actor, so an id must be random enough (a UUID) that no one
+// comes upon another's order, and its buyer's name and phone, by retrying
+// a guessed id.
+const minReplayCmdIDLen = 16
+
+// replayActor names who sends replay orders: anyone on the broadcast's
+// replay page.
+func replayActor(broadcastID int64) string { return "r" + strconv.FormatInt(broadcastID, 10) }
+
+// PlaceReplayOrder places an order from the replay of one of the channel's
+// broadcasts (in.BroadcastID), by a customer without a room identity, as
+// the command cmdID (empty, or 16 to 64 bytes) of the replay's page. The
+// order is marked SourceReplay.
+//
+// Orders need a viewer (orders.viewer_id, the buyer's identity for
+// cancelling and for the room's order events), so each replay order gets
+// a new anonymous viewer of the channel, in the order's transaction, whose
+// token no one holds: the same stock reservation, amounts and history as a
+// live order then apply unchanged, through placeOrder. Coupons are for the
+// live room's viewers: a coupon is refused (ErrInvalid). Errors are those
+// of PlaceOrder; nothing changes then.
+func (s *Store) PlaceReplayOrder(ctx context.Context, cmdID string, channelID int64, in OrderInput) (Order, error) {
+	if cmdID != "" && len(cmdID) < minReplayCmdIDLen {
+		return Order{}, fmt.Errorf("place replay order: %w: id must be at least %d characters (a random id such as a UUID), not %d",
+			ErrInvalid, minReplayCmdIDLen, len(cmdID))
+	}
+	if in.CouponID != 0 {
+		return Order{}, fmt.Errorf("place replay order: %w: coupons cannot be used in orders from a replay", ErrInvalid)
+	}
+	if in.BroadcastID <= 0 {
+		return Order{}, fmt.Errorf("place replay order: %w: a broadcast is required", ErrInvalid)
+	}
+	items, buyer, note, err := cleanOrder(in)
+	if err != nil {
+		return Order{}, fmt.Errorf("place replay order: %w", err)
+	}
+	o, err := runCommand(ctx, s, replayActor(in.BroadcastID), cmdID, "place replay order",
+		func(ctx context.Context, tx *sql.Tx, now time.Time) (Order, error) {
+			// The broadcast is checked here as well as in placeOrder, so that
+			// another channel's broadcast gets no viewer of this channel.
+			b, err := s.broadcast(ctx, tx, in.BroadcastID)
+			if err != nil {
+				return Order{}, err
+			}
+			if b.ChannelID != channelID {
+				return Order{}, fmt.Errorf("broadcast %d: %w", in.BroadcastID, ErrNotFound)
+			}
+			var viewerID int64
+			if err := tx.QueryRowContext(ctx, s.dialect.rebind(`INSERT INTO viewers (channel_id, token_hash, created_at)
+VALUES (?, ?, ?) RETURNING id`), channelID, hashSecret(newSecret()), now).Scan(&viewerID); err != nil {
+				return Order{}, err
+			}
+			return s.placeOrder(ctx, tx, now, viewerID, in.BroadcastID, 0, items, buyer, note, SourceReplay)
+		})
+	if err != nil {
+		return Order{}, fmt.Errorf("place replay order: %w", err)
+	}
+	return o, nil
+}
+
 func (s *Store) placeOrder(ctx context.Context, tx *sql.Tx, now time.Time, viewerID, broadcastID, couponID int64,
-	items []ItemInput, buyer Buyer, note string,
+	items []ItemInput, buyer Buyer, note string, source OrderSource,
 ) (Order, error) {
 	v, err := s.viewer(ctx, tx, viewerID)
 	if err != nil {
@@ -222,7 +295,7 @@ func (s *Store) placeOrder(ctx context.Context, tx *sql.Tx, now time.Time, viewe
 	}
 	o := Order{
 		ChannelID: v.ChannelID, BroadcastID: broadcastID, ViewerID: viewerID, Buyer: buyer, Note: note,
-		Status: StatusPlaced, CreatedAt: now, UpdatedAt: now,
+		Status: StatusPlaced, Source: source, CreatedAt: now, UpdatedAt: now,
 	}
 	if broadcastID != 0 {
 		b, err := s.broadcast(ctx, tx, broadcastID)
@@ -297,12 +370,12 @@ WHERE cc.coupon_id = ? AND cc.viewer_id = ?`), couponID, viewerID).Scan(&claimID
 
 	err = tx.QueryRowContext(ctx, s.dialect.rebind(`INSERT INTO orders
 (channel_id, broadcast_id, viewer_id, buyer_name, buyer_phone, note, subtotal_won, discount_won, total_won,
- coupon_claim_id, status, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ coupon_claim_id, status, source, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING id`),
 		o.ChannelID, sql.NullInt64{Int64: broadcastID, Valid: broadcastID != 0}, o.ViewerID, o.Buyer.Name, o.Buyer.Phone, o.Note,
 		o.SubtotalWon, o.DiscountWon, o.TotalWon, sql.NullInt64{Int64: claimID, Valid: claimID != 0},
-		string(o.Status), now, now).Scan(&o.ID)
+		string(o.Status), string(o.Source), now, now).Scan(&o.ID)
 	if err != nil {
 		return Order{}, err
 	}
@@ -411,7 +484,7 @@ func (s *Store) changeStatus(ctx context.Context, tx *sql.Tx, now time.Time, ord
 }
 
 const orderColumns = `o.id, o.channel_id, o.broadcast_id, o.viewer_id, o.buyer_name, o.buyer_phone, o.note,
-o.subtotal_won, o.discount_won, o.total_won, o.coupon_claim_id, cc.coupon_id, o.status, o.created_at, o.updated_at`
+o.subtotal_won, o.discount_won, o.total_won, o.coupon_claim_id, cc.coupon_id, o.status, o.source, o.created_at, o.updated_at`
 
 const orderFrom = ` FROM orders o LEFT JOIN coupon_claims cc ON cc.id = o.coupon_claim_id`
 
@@ -419,10 +492,11 @@ func scanOrder(sc interface{ Scan(...any) error }) (Order, error) {
 	var (
 		o                      Order
 		broadcast, claim, coup sql.NullInt64
-		status                 string
+		status, source         string
 	)
 	err := sc.Scan(&o.ID, &o.ChannelID, &broadcast, &o.ViewerID, &o.Buyer.Name, &o.Buyer.Phone, &o.Note,
-		&o.SubtotalWon, &o.DiscountWon, &o.TotalWon, &claim, &coup, &status, &o.CreatedAt, &o.UpdatedAt)
+		&o.SubtotalWon, &o.DiscountWon, &o.TotalWon, &claim, &coup, &status, &source, &o.CreatedAt, &o.UpdatedAt)
+	o.Source = OrderSource(source)
 	o.BroadcastID, o.ClaimID, o.CouponID = broadcast.Int64, claim.Int64, coup.Int64
 	o.Status = OrderStatus(status)
 	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()

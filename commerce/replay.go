@@ -189,6 +189,8 @@ type replayBroadcastJSON struct {
 	EndedAt   *time.Time `json:"ended_at"` // null while live
 	DurationS float64    `json:"duration_s"`
 	ReplayURL string     `json:"replay_url,omitempty"` // absent without a recording
+	// Set when the channel's retention deleted the recording.
+	RecordingDeletedAt *time.Time `json:"recording_deleted_at,omitempty"`
 }
 
 type replayProductJSON struct {
@@ -310,7 +312,10 @@ func (a *API) replay(ctx context.Context, slug string, id int64, merchant bool) 
 		doc.Broadcast.EndedAt = &b.EndedAt
 	}
 	doc.Broadcast.DurationS = replaySeconds(max(end.Sub(origin), 0))
-	if a.Replays != nil {
+	if !b.RecordingDeletedAt.IsZero() {
+		// Objects the sweep missed, if any, must not bring the replay back.
+		doc.Broadcast.RecordingDeletedAt = &b.RecordingDeletedAt
+	} else if a.Replays != nil {
 		if info, ok := a.Replays(ctx, ch.Slug, b.ID); ok {
 			doc.Broadcast.ReplayURL, doc.Broadcast.DurationS = info.URL, info.DurationS
 			if !info.StartedAt.IsZero() {

@@ -933,7 +933,7 @@ func testOrders(t *testing.T, newDB func(t *testing.T) storeOpener) {
 			{ProductID: hairtail.ID, Name: "갈치", UnitPriceWon: 12000, Qty: 1},
 		},
 		SubtotalWon: 16500, DiscountWon: 2000, TotalWon: 14500, CouponID: c.ID, ClaimID: claim.Claim.ID,
-		Status: StatusPlaced, CreatedAt: r.clock.Now(), UpdatedAt: r.clock.Now(),
+		Status: StatusPlaced, Source: SourceLive, CreatedAt: r.clock.Now(), UpdatedAt: r.clock.Now(),
 	}
 	if !reflect.DeepEqual(o, want) {
 		t.Fatalf("PlaceOrder =\n%+v\nwant\n%+v", o, want)

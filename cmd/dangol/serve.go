@@ -85,6 +85,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		recs = newRecorders(rstore, log.With("component", "recordings"))
 	}
 	lifecycle := newLifecycle(rooms, recs, log)
+	lifecycle.store = store
 
 	tcpAddr := ""
 	if cfg.TCPPort >= 0 {
@@ -130,6 +131,13 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	media.Routes(mux)
 	api := commerce.NewAPI(store, photos, log.With("component", "api"))
 	if recs != nil {
+		// Retention deletes from the store recordings go to, so it runs only when
+		// that is open (--record); stopped before the store closes.
+		retCtx, stopRetention := context.WithCancel(context.Background())
+		retDone := make(chan struct{})
+		go runRetention(retCtx, store, recs.store, retentionInterval, log.With("component", "retention"), retDone)
+		defer func() { stopRetention(); <-retDone }()
+
 		replays := recordings.NewReplays(recs.store, log.With("component", "replays"))
 		api.Replays = replayLookup(replays, log)
 		mux.Handle("GET /replays/{slug}/{file}", replays) // GET matches HEAD too
@@ -235,7 +243,8 @@ func mapStoreErr(err error) error {
 // it closed.
 type lifecycle struct {
 	rooms  *commerce.Rooms
-	recs   *recorders // nil when recording is off
+	recs   *recorders      // nil when recording is off
+	store  *commerce.Store // for the channels' record setting; nil: every channel records
 	log    *slog.Logger
 	events chan stream.Event
 	done   chan struct{}
@@ -304,7 +313,11 @@ func (l *lifecycle) record(e stream.Event) {
 	case stream.BroadcastStarted:
 		var b commerce.Broadcast
 		b, err = l.rooms.BroadcastStarted(ctx, e.Channel)
-		if err == nil && l.recs != nil {
+		// The setting is read at each start, a publisher's reconnect included: a
+		// recorder already open for the broadcast carries on either way (the media
+		// server keeps it attached), so turning recording off mid-broadcast takes
+		// effect with the next broadcast.
+		if err == nil && l.recs != nil && (l.store == nil || channelRecords(ctx, l.store, e.Channel, l.log)) {
 			l.recs.start(ctx, e.Channel, b.ID)
 		}
 	case stream.BroadcastEnded:
