@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -135,7 +136,7 @@ func TestMigrateFailureChangesNothing(t *testing.T) {
 		}
 		versions = append(versions, v)
 	}
-	if !equalInts(versions, []int{1, 2}) {
+	if !slices.Equal(versions, []int{1, 2}) {
 		t.Errorf("schema versions = %v, want [1 2]", versions)
 	}
 }

@@ -2,6 +2,7 @@ package commerce
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -124,7 +125,7 @@ func testExpiredRecordings(t *testing.T, s *Store) {
 			}
 			ids = append(ids, e.BroadcastID)
 		}
-		if !equalInt64s(ids, tt.want) {
+		if !slices.Equal(ids, tt.want) {
 			t.Errorf("%s: expired %v, want %v", tt.name, ids, tt.want)
 		}
 	}
@@ -160,18 +161,6 @@ func testExpiredRecordings(t *testing.T, s *Store) {
 	if got, err := s.ExpiredRecordings(ctx, now.Add(100*24*time.Hour)); err != nil || len(got) != 0 {
 		t.Errorf("ExpiredRecordings with retention off = %v, %v; want none", got, err)
 	}
-}
-
-func equalInt64s(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func testReplayOrdersStore(t *testing.T, s *Store) {

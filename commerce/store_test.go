@@ -290,7 +290,7 @@ func testStoreContract(t *testing.T, newDB func(t *testing.T) storeOpener) {
 			if _, err := s.CheckStudioToken(t.Context(), "kim-fish", sec.StudioToken); err != nil {
 				t.Errorf("reopen %d: CheckStudioToken: %v", i, err)
 			}
-			if got := schemaVersions(t, s); !equalInts(got, versions) {
+			if got := schemaVersions(t, s); !slices.Equal(got, versions) {
 				t.Errorf("reopen %d: schema versions = %v, want %v", i, got, versions)
 			}
 			if _, _, err := s.CreateChannel(t.Context(), "kim-fish", "다시"); !errors.Is(err, ErrExists) {
@@ -321,7 +321,7 @@ func testStoreContract(t *testing.T, newDB func(t *testing.T) storeOpener) {
 			t.Fatalf("schema versions = %v, want 1..n", want)
 		}
 		for i, s := range stores {
-			if got := schemaVersions(t, s); !equalInts(got, want) {
+			if got := schemaVersions(t, s); !slices.Equal(got, want) {
 				t.Errorf("store %d: schema versions = %v, want %v", i, got, want)
 			}
 		}
@@ -403,18 +403,6 @@ func schemaVersions(t *testing.T, s *Store) []int {
 		t.Fatalf("read schema_migrations: %v", err)
 	}
 	return vs
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestStore runs the contract on every backend.
