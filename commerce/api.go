@@ -49,6 +49,10 @@ type API struct {
 	// not depend on recordings: cmd/dangol wires it to
 	// recordings.Replays.Info. Set it before serving.
 	Replays func(ctx context.Context, slug string, broadcastID int64) (info ReplayInfo, ok bool)
+	// OrderPlaced, if set, is told of an order placed through the API (from
+	// a replay), so that the channel's live room shows it: Rooms.OrderPlaced.
+	// Set it before serving.
+	OrderPlaced func(slug string, o Order)
 }
 
 // Limits on request bodies.

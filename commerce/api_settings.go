@@ -151,6 +151,8 @@ func (a *API) placeReplayOrder(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusCreated
 	if o.Replayed {
 		status = http.StatusOK
+	} else if a.OrderPlaced != nil {
+		a.OrderPlaced(ch.Slug, o)
 	}
 	apiWriteJSON(w, status, o)
 }

@@ -191,6 +191,23 @@ func (rs *Rooms) BroadcastEnded(ctx context.Context, slug string) error {
 	return nil
 }
 
+// OrderPlaced tells the channel's room, if it has one, of an order placed
+// elsewhere (from a replay): the merchant gets order.updated, and everyone
+// the new stock of its products. Safe from any goroutine.
+func (rs *Rooms) OrderPlaced(slug string, o Order) {
+	r := rs.room(slug)
+	if r == nil {
+		return
+	}
+	ids := make([]int64, len(o.Items))
+	for i, it := range o.Items {
+		ids[i] = it.ProductID
+	}
+	r.stockChanged(ids...)
+	msg := roomEvent("order.updated", orderEvent{o})
+	r.do(func() { r.sendTo(o.ViewerID, msg) })
+}
+
 // Close closes every connection with a going-away close frame, refuses new
 // ones, and waits for the rooms to stop.
 func (rs *Rooms) Close() {

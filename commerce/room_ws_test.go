@@ -33,6 +33,7 @@ func TestRoomWS(t *testing.T) {
 		{"mute event", testWSMuteEvent},
 		{"chat batches", testWSChatBatch},
 		{"idle viewer", testWSIdleViewer},
+		{"replay order", testWSReplayOrder},
 	}
 	for _, backend := range []struct {
 		name  string
@@ -927,5 +928,45 @@ func testWSIdleViewer(t *testing.T, newDB func(t *testing.T) storeOpener) {
 		}
 		m.do("notice.set", map[string]any{"text": text}, true)
 		v.await("notice "+text, func(msg map[string]any) bool { return msg["type"] == "notice" && msg["text"] == text })
+	}
+}
+
+// testWSReplayOrder: an order placed from a replay through the REST API
+// shows in the live room: the merchant gets it, everyone the new stock.
+func testWSReplayOrder(t *testing.T, newDB func(t *testing.T) storeOpener) {
+	e := newWSEnv(t, newDB, RoomOptions{}, nil)
+	p, err := e.s.CreateProduct(t.Context(), e.ch.ID, ProductInput{Name: "갈치", PriceWon: 12000, Stock: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := NewAPI(e.s, nil, nil)
+	api.OrderPlaced = e.rooms.OrderPlaced
+	mux := http.NewServeMux()
+	api.Routes(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	m := e.dial(t, dialOpt{token: e.sec.StreamKey})
+	m.hello("사장님")
+	v := e.dial(t, dialOpt{})
+	v.hello("손님")
+	body := fmt.Sprintf(`{"items": [{"product_id": %d, "qty": 2}], "buyer": {"name": "박영희", "phone": "010-1234-5678"}}`, p.ID)
+	resp, err := http.Post(fmt.Sprintf("%s/api/channels/%s/broadcasts/%d/orders", srv.URL, e.ch.Slug, e.b.ID), "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o Order
+	if err := json.NewDecoder(resp.Body).Decode(&o); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("replay order: %d, %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	ev := m.await("order.updated", isType("order.updated"))
+	if got := ev["order"].(map[string]any); num(got["id"]) != o.ID || got["source"] != "replay" {
+		t.Errorf("merchant's order.updated %v, want order %d from the replay", got, o.ID)
+	}
+	for _, c := range []*wsTestClient{m, v} {
+		c.await("stock 3", func(msg map[string]any) bool {
+			return msg["type"] == "stock" && num(msg["product_id"]) == p.ID && num(msg["stock"]) == 3
+		})
 	}
 }

@@ -130,6 +130,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	mux := http.NewServeMux()
 	media.Routes(mux)
 	api := commerce.NewAPI(store, photos, log.With("component", "api"))
+	api.OrderPlaced = rooms.OrderPlaced
 	if recs != nil {
 		// Retention deletes from the store recordings go to, so it runs only when
 		// that is open (--record); stopped before the store closes.
