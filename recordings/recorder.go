@@ -180,7 +180,9 @@ func (r *Recorder) start() {
 }
 
 // WriteVideo queues a VP8 RTP packet. It never blocks: when the recorder is
-// behind, the packet is dropped and counted. The packet is copied.
+// behind, the packet is dropped and counted. The recorder keeps p, which the
+// caller must not change afterwards (the SFU's packets never change once
+// read: its viewers hold on to them too), so nothing is copied per packet.
 func (r *Recorder) WriteVideo(p *rtp.Packet) { r.write(p, true) }
 
 // WriteAudio queues an Opus RTP packet, like WriteVideo.
@@ -194,7 +196,7 @@ func (r *Recorder) write(p *rtp.Packet, video bool) {
 	// Arrival time is taken here, not on the recorder's goroutine, so a
 	// backlog in the queue does not shift the tracks against each other.
 	select {
-	case r.in <- packetIn{pkt: p.Clone(), video: video, at: r.now()}:
+	case r.in <- packetIn{pkt: p, video: video, at: r.now()}:
 	default:
 		if n := r.droppedPackets.Add(1); bits.OnesCount64(n) == 1 {
 			r.log.Warn("recording queue full, dropping packets", "dropped", n)

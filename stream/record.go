@@ -11,8 +11,9 @@ import (
 // video of one simulcast layer.
 //
 // Its methods are called from the media path (an up-track's reader goroutine, possibly two
-// at once while a publisher is replaced): they must not block, and must not keep the packet
-// or its buffers after returning (copy what is needed).
+// at once while a publisher is replaced): they must not block. The sink may keep the packet:
+// its payload is the server's copy of what the publisher sent, never changed afterwards
+// (viewers' queues hold the same bytes), and the sink must not change it either.
 type MediaSink interface {
 	WriteVideo(*rtp.Packet)
 	WriteAudio(*rtp.Packet)
