@@ -21,6 +21,12 @@ type Broadcast struct {
 	PinnedProductID int64     `json:"pinned_product_id"` // 0 when none
 	Notice          string    `json:"notice"`
 	Likes           int64     `json:"likes"`
+	// PeakViewers and TotalViewers are the most viewers watching at once
+	// and the distinct viewers who watched, the merchant left out. The live
+	// room writes them now and then (see AddViewerStats): while live they
+	// lag behind the room.
+	PeakViewers  int64 `json:"peak_viewers"`
+	TotalViewers int64 `json:"total_viewers"`
 	// RecordingDeletedAt is when the retention sweep deleted the
 	// broadcast's recording; zero while it is kept. The API shows it.
 	RecordingDeletedAt time.Time `json:"-"`
@@ -65,7 +71,7 @@ RETURNING id`), channelID, title, practice, b.StartedAt).Scan(&b.ID)
 	return b, nil
 }
 
-const broadcastColumns = `id, channel_id, title, practice, started_at, ended_at, pinned_product_id, notice, likes, recording_deleted_at`
+const broadcastColumns = `id, channel_id, title, practice, started_at, ended_at, pinned_product_id, notice, likes, recording_deleted_at, peak_viewers, total_viewers`
 
 func scanBroadcast(sc interface{ Scan(...any) error }) (Broadcast, error) {
 	var (
@@ -74,7 +80,7 @@ func scanBroadcast(sc interface{ Scan(...any) error }) (Broadcast, error) {
 		pinned sql.NullInt64
 		gone   sql.NullTime
 	)
-	if err := sc.Scan(&b.ID, &b.ChannelID, &b.Title, &b.Practice, &b.StartedAt, &ended, &pinned, &b.Notice, &b.Likes, &gone); err != nil {
+	if err := sc.Scan(&b.ID, &b.ChannelID, &b.Title, &b.Practice, &b.StartedAt, &ended, &pinned, &b.Notice, &b.Likes, &gone, &b.PeakViewers, &b.TotalViewers); err != nil {
 		return Broadcast{}, err
 	}
 	b.StartedAt = b.StartedAt.UTC()

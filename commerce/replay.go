@@ -217,7 +217,19 @@ type replayChatJSON struct {
 
 type replaySummaryJSON struct {
 	BroadcastSales
-	Likes int64 `json:"likes"`
+	Likes        int64               `json:"likes"`
+	PeakViewers  int64               `json:"peak_viewers"`
+	TotalViewers int64               `json:"total_viewers"`
+	Viewers      []replayViewersJSON `json:"viewers"`
+}
+
+// replayViewersJSON is a sample of a broadcast's viewers, at its offset on
+// the replay's timeline like everything else in the document (the store
+// keeps it from the broadcast's start).
+type replayViewersJSON struct {
+	OffsetS     float64 `json:"offset_s"`
+	Viewers     int     `json:"viewers"`
+	PeakViewers int     `json:"peak_viewers"`
 }
 
 // replayOffset is t as seconds into a replay that starts at origin, to the
@@ -350,9 +362,16 @@ func (a *API) replay(ctx context.Context, slug string, id int64, merchant bool) 
 	if err != nil {
 		return replayJSON{}, err
 	}
-	// Peak and total viewers are not in the store (viewers belong to the
-	// channel, not to a broadcast, and the room does not keep its counts):
-	// the summary leaves them out rather than guess.
-	doc.Summary = &replaySummaryJSON{BroadcastSales: sales, Likes: b.Likes}
+	samples, err := a.store.ViewerSamples(ctx, b.ID)
+	if err != nil {
+		return replayJSON{}, err
+	}
+	viewers := make([]replayViewersJSON, len(samples))
+	for i, smp := range samples {
+		at := b.StartedAt.Add(time.Duration(smp.OffsetS) * time.Second)
+		viewers[i] = replayViewersJSON{OffsetS: replayOffset(origin, at), Viewers: smp.Viewers, PeakViewers: smp.PeakViewers}
+	}
+	doc.Summary = &replaySummaryJSON{BroadcastSales: sales, Likes: b.Likes,
+		PeakViewers: b.PeakViewers, TotalViewers: b.TotalViewers, Viewers: viewers}
 	return doc, nil
 }

@@ -252,6 +252,8 @@ func testAPIReplay(t *testing.T, newDB func(t *testing.T) storeOpener) {
 			"orders":      2.0,
 			"revenue_won": 17000.0, // 10,000 - 1,000 + 8,000
 			"likes":       7.0,
+			// No room counted this broadcast's viewers.
+			"peak_viewers": 0.0, "total_viewers": 0.0, "viewers": []any{},
 			"products": []any{
 				map[string]any{"product_id": float64(f.mackerel.ID), "name": "고등어", "qty": 2.0, "revenue_won": 10000.0},
 				map[string]any{"product_id": float64(f.squid.ID), "name": "오징어", "qty": 1.0, "revenue_won": 8000.0},

@@ -29,6 +29,7 @@ type RoomOptions struct {
 	ChatBurst       int           // chat messages a viewer (all its connections together) may send at once; 5
 	ChatEvery       time.Duration // and then one more per this; 2 s (5 per 10 s)
 	LikesPerSecond  int           // likes a viewer may send per second, all its connections together; 20 (more are ignored)
+	ViewerSample    time.Duration // a live broadcast's viewers are sampled, and written, once per this, from its start; 30 s
 	// BannedWords are refused in chat on every channel; nil means
 	// DefaultBannedWords. ChannelBannedWords adds words per channel slug.
 	BannedWords        []string
@@ -37,6 +38,10 @@ type RoomOptions struct {
 	Logger *slog.Logger
 	// Metrics, if not nil, gets the rooms' Prometheus collectors.
 	Metrics prometheus.Registerer
+	// Pinned, if set, is told when a merchant pins a product (the recording
+	// starts a chapter there). It runs on the room's goroutine: it must not
+	// block.
+	Pinned func(slug string, productID int64)
 }
 
 // DefaultBannedWords are refused in chat unless RoomOptions.BannedWords
@@ -60,6 +65,7 @@ func (o RoomOptions) withDefaults() RoomOptions {
 	def(&o.Coalesce, 500*time.Millisecond)
 	def(&o.ChatBatch, 40*time.Millisecond)
 	def(&o.ChatEvery, 2*time.Second)
+	def(&o.ViewerSample, 30*time.Second)
 	defInt(&o.MaxMessageBytes, 8<<10)
 	defInt(&o.SendQueue, 256)
 	defInt(&o.MaxQueued, 1024)
@@ -182,11 +188,23 @@ func (rs *Rooms) BroadcastEnded(ctx context.Context, slug string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := rs.store.EndBroadcast(ctx, ch.ID, b.ID); err != nil {
+	ended, err := rs.store.EndBroadcast(ctx, ch.ID, b.ID)
+	if err != nil {
 		return err
 	}
 	if r := rs.room(slug); r != nil {
-		r.do(func() { r.setEnded(b.ID) })
+		// Wait for the room's last write of the viewer counts, so that the
+		// broadcasts listing has them once the merchant sees the broadcast
+		// end. A failed write is the room's to log: the broadcast has ended
+		// all the same.
+		saved := make(chan struct{})
+		if r.do(func() { r.setEnded(ended, func(error) { close(saved) }) }) {
+			select {
+			case <-saved:
+			case <-r.quit: // the room stopped before it got to it
+			case <-ctx.Done():
+			}
+		}
 	}
 	return nil
 }
@@ -257,6 +275,8 @@ type liveRoom struct {
 
 	// Owned by run.
 	clients      map[*wsClient]clientInfo
+	aud          audience    // the live broadcast's viewers, for its counts
+	sampleTimer  *time.Timer // fires at the next sample of aud
 	listed       []*wsClient // clients as a slice, nil after a change (see clientList)
 	live         bool
 	broadcast    Broadcast
@@ -298,6 +318,7 @@ func newLiveRoom(rs *Rooms, ch Channel) *liveRoom {
 		stockDirty: map[int64]bool{},
 		stockKick:  make(chan struct{}, 1),
 		clients:    map[*wsClient]clientInfo{},
+		aud:        newAudience(),
 		coupons:    map[int64]*Coupon{},
 		limits:     newViewerLimits(rs.opts),
 	}
@@ -332,9 +353,13 @@ func (r *liveRoom) run() {
 	r.expiry = time.NewTimer(time.Hour)
 	r.expiry.Stop()
 	defer r.expiry.Stop()
+	r.armExpiry() // load found the open coupons before the timer existed
 	r.chatTimer = time.NewTimer(time.Hour)
 	r.chatTimer.Stop()
 	defer r.chatTimer.Stop()
+	r.sampleTimer = time.NewTimer(time.Hour)
+	defer r.sampleTimer.Stop()
+	r.armSample() // load found the broadcast before the timer existed
 	for {
 		select {
 		case f := <-r.inbox:
@@ -346,8 +371,16 @@ func (r *liveRoom) run() {
 			r.flushChat()
 		case <-r.expiry.C:
 			r.expireCoupons()
+		case <-r.sampleTimer.C:
+			r.aud.sample(r.rs.store.timestamp())
+			r.saveViewers(log, false, nil)
+			r.armSample()
 		case <-r.quit:
 			r.saveLikes(log)
+			// The next room for the broadcast starts counting afresh: what
+			// this one saw since its last sample is written now.
+			r.aud.sample(r.rs.store.timestamp())
+			r.saveViewers(log, true, nil)
 			return
 		}
 	}
@@ -392,28 +425,46 @@ func (r *liveRoom) setBroadcast(b Broadcast) {
 	r.pinned, r.chat = nil, nil
 	clear(r.coupons)
 	r.broadcastID.Store(b.ID)
+	r.aud.start(b)
+	r.armSample()
 }
 
 func (r *liveRoom) setLive(b Broadcast) {
 	if r.live && r.broadcast.ID == b.ID {
 		return
 	}
+	if r.live {
+		// Another broadcast replaced the one this room had (its end went
+		// unannounced): its counts end here.
+		r.aud.sample(r.rs.store.timestamp())
+		r.saveViewers(r.rs.log, true, nil)
+	}
 	r.setBroadcast(b)
 	r.send(roomEvent("live", liveEvent{Live: true, BroadcastID: b.ID}), "live", false)
 }
 
-func (r *liveRoom) setEnded(broadcastID int64) {
-	if !r.live || r.broadcast.ID != broadcastID {
+// setEnded ends broadcast b, which has ended in the store, in the room.
+// saved, if not nil, is called once the room's last write of b's viewer
+// counts is done (at once if there is none to do).
+func (r *liveRoom) setEnded(b Broadcast, saved func(error)) {
+	if !r.live || r.broadcast.ID != b.ID {
+		if saved != nil {
+			saved(nil)
+		}
 		return
 	}
 	r.saveLikes(r.rs.log)
+	r.aud.sample(b.EndedAt)
+	r.saveViewers(r.rs.log, true, saved)
+	r.aud.stop()
+	r.sampleTimer.Stop()
 	r.live = false
 	r.broadcastID.Store(0)
 	for id := range r.coupons {
 		r.send(roomEvent("coupon.closed", couponClosedEvent{CouponID: id, Reason: "ended"}), "", false)
 	}
 	clear(r.coupons)
-	r.send(roomEvent("live", liveEvent{Live: false, BroadcastID: broadcastID}), "live", false)
+	r.send(roomEvent("live", liveEvent{Live: false, BroadcastID: b.ID}), "live", false)
 }
 
 // send queues msg for every client: droppable events may be lost by a slow
@@ -442,18 +493,26 @@ func (r *liveRoom) sendTo(viewerID int64, msg []byte) {
 // reply's frame.
 func (r *liveRoom) join(c *wsClient, info clientInfo, reply func(roomState) []byte) []byte {
 	r.flushChat() // the state has the pending messages: the new client must not get them twice
-	if _, ok := r.clients[c]; !ok {
+	if old, ok := r.clients[c]; !ok {
 		r.viewersDirty = true
 		r.listed = nil
+	} else if !old.merchant {
+		r.aud.remove(old.viewerID) // a second hello: counted again below
 	}
 	r.clients[c] = info
+	if !info.merchant {
+		r.aud.add(info.viewerID)
+	}
 	frame := textFrame(reply(r.state()))
 	c.q.push(frame, "", false, time.Now())
 	return frame
 }
 
 func (r *liveRoom) leave(c *wsClient) {
-	if _, ok := r.clients[c]; ok {
+	if info, ok := r.clients[c]; ok {
+		if !info.merchant {
+			r.aud.remove(info.viewerID)
+		}
 		delete(r.clients, c)
 		r.viewersDirty = true
 		r.listed = nil
@@ -526,6 +585,9 @@ func (r *liveRoom) chatHidden(id int64) {
 
 func (r *liveRoom) pin(p *Product) {
 	r.pinned = p
+	if f := r.rs.opts.Pinned; f != nil && p != nil {
+		f(r.channel.Slug, p.ID)
+	}
 	r.send(roomEvent("product.pinned", pinnedEvent{Product: p}), "pin", false)
 }
 
@@ -653,6 +715,59 @@ func (r *liveRoom) saveLikes(log *slog.Logger) {
 				r.likesUnsaved += n
 			}
 		})
+	}()
+}
+
+// armSample sets the timer for the live broadcast's next sample: on a grid
+// of ViewerSample from its start, so that a restarted room's samples fall
+// where the previous room's would have.
+func (r *liveRoom) armSample() {
+	if r.sampleTimer == nil {
+		return // load runs before the timer exists and run arms it
+	}
+	r.sampleTimer.Stop()
+	if !r.live {
+		return
+	}
+	every := r.rs.opts.ViewerSample
+	since := max(r.rs.store.timestamp().Sub(r.broadcast.StartedAt), 0)
+	r.sampleTimer.Reset(every - since%every)
+}
+
+// saveViewers writes what the room has not written of the live broadcast's
+// viewer counts, on a helper goroutine. Periodic writes go one at a time:
+// while one is in flight the next sample waits for the next tick. A final
+// write (the broadcast ends, the room stops) goes at once: writes commute
+// (see AddViewerStats), so overlapping is safe. done, if not nil, gets the
+// write's outcome, or nil at once when there is nothing to write.
+func (r *liveRoom) saveViewers(log *slog.Logger, final bool, done func(error)) {
+	if done == nil {
+		done = func(error) {}
+	}
+	if r.aud.saving && !final {
+		done(nil)
+		return
+	}
+	bid, st, ok := r.aud.take()
+	if !ok {
+		done(nil)
+		return
+	}
+	r.aud.saving = true
+	r.rs.wg.Add(1)
+	go func() {
+		defer r.rs.wg.Done()
+		err := r.rs.store.AddViewerStats(context.Background(), bid, st)
+		done(err)
+		r.do(func() {
+			r.aud.saving = false
+			if err != nil && !r.aud.putBack(bid, st) {
+				log.Warn("viewer counts lost", "broadcast", bid, "viewers", len(st.Seen), "samples", len(st.Samples))
+			}
+		})
+		if err != nil {
+			log.Warn("save viewer counts", "broadcast", bid, "err", err)
+		}
 	}()
 }
 

@@ -139,6 +139,7 @@ func testRoomContract(t *testing.T, newDB func(t *testing.T) storeOpener) {
 		{"concurrent orders", testConcurrentOrders},
 		{"concurrent status changes", testConcurrentStatus},
 		{"reopen keeps the room", testReopenRoom},
+		{"viewer stats", testViewerStats},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -34,6 +34,8 @@ func TestRoomWS(t *testing.T) {
 		{"chat batches", testWSChatBatch},
 		{"idle viewer", testWSIdleViewer},
 		{"replay order", testWSReplayOrder},
+		{"viewer counts", testWSViewerCounts},
+		{"coupon expires in a restarted room", testWSCouponExpiresAfterRestart},
 	}
 	for _, backend := range []struct {
 		name  string
@@ -322,7 +324,10 @@ func testWSHelloChat(t *testing.T, newDB func(t *testing.T) storeOpener) {
 }
 
 func testWSMerchant(t *testing.T, newDB func(t *testing.T) storeOpener) {
-	e := newWSEnv(t, newDB, RoomOptions{Coalesce: 20 * time.Millisecond}, nil)
+	pinned := make(chan string, 10)
+	e := newWSEnv(t, newDB, RoomOptions{Coalesce: 20 * time.Millisecond, Pinned: func(slug string, product int64) {
+		pinned <- fmt.Sprintf("%s/%d", slug, product)
+	}}, nil)
 	p, err := e.s.CreateProduct(t.Context(), e.ch.ID, ProductInput{Name: "고등어", PriceWon: 5000, Stock: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -335,6 +340,10 @@ func testWSMerchant(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	m.do("product.pin", map[string]any{"product_id": p.ID}, true)
 	if ev := v.await("product.pinned", isType("product.pinned")); ev["product"].(map[string]any)["name"] != "고등어" {
 		t.Fatalf("product.pinned %v", ev)
+	}
+	// The recording is told, to start a chapter there.
+	if got, want := <-pinned, fmt.Sprintf("kim-fish/%d", p.ID); got != want {
+		t.Errorf("Pinned(%s), want %s", got, want)
 	}
 	m.do("notice.set", map[string]any{"text": "오늘 3시까지 할인"}, true)
 	if ev := v.await("notice", isType("notice")); ev["text"] != "오늘 3시까지 할인" {
@@ -968,5 +977,23 @@ func testWSReplayOrder(t *testing.T, newDB func(t *testing.T) storeOpener) {
 		c.await("stock 3", func(msg map[string]any) bool {
 			return msg["type"] == "stock" && num(msg["product_id"]) == p.ID && num(msg["stock"]) == 3
 		})
+	}
+}
+
+// testWSCouponExpiresAfterRestart drops a coupon while the room is not
+// running (its connections all gone, or the server restarted): the room
+// that starts later loads it and still closes it when it expires.
+func testWSCouponExpiresAfterRestart(t *testing.T, newDB func(t *testing.T) storeOpener) {
+	e := newWSEnv(t, newDB, RoomOptions{}, nil)
+	c, err := e.s.DropCoupon(t.Context(), e.id(), e.ch.ID, e.b.ID,
+		CouponInput{Title: "선착순 할인", DiscountWon: 1000, Quantity: 5, ExpiresIn: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := e.dial(t, dialOpt{})
+	v.hello("손님")
+	ev := v.await("coupon.closed", isType("coupon.closed"))
+	if num(ev["coupon_id"]) != c.ID || ev["reason"] != "expired" {
+		t.Fatalf("coupon.closed %v, want coupon %d expired", ev, c.ID)
 	}
 }

@@ -7,12 +7,16 @@ import "time"
 // durable segments; a replay plays init + segments in order, and a crash
 // recovery closes a recording whose manifest is not Ended.
 type Manifest struct {
-	Version    int       `json:"version"`
-	Container  string    `json:"container"`   // "webm"
-	VideoCodec string    `json:"video_codec"` // "V_VP8"
-	AudioCodec string    `json:"audio_codec"` // "A_OPUS"
-	Width      int       `json:"width"`
-	Height     int       `json:"height"`
+	Version    int    `json:"version"`
+	Container  string `json:"container"`   // "webm" (VP8) or "mp4" (H.264)
+	VideoCodec string `json:"video_codec"` // "V_VP8"; "avc1.42e01f"
+	AudioCodec string `json:"audio_codec"` // "A_OPUS"; "opus"
+	Width      int    `json:"width"`
+	Height     int    `json:"height"`
+	// SPS and PPS are the H.264 parameter sets of the first keyframe, which
+	// an MP4 init declares: recovery rebuilds the init from the manifest.
+	SPS        []byte    `json:"sps,omitempty"`
+	PPS        []byte    `json:"pps,omitempty"`
 	StartedAt  time.Time `json:"started_at"`
 	Init       string    `json:"init"` // object name under the prefix
 	Segments   []Segment `json:"segments"`

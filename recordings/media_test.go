@@ -15,6 +15,7 @@ import (
 	"github.com/dangol/dangol/internal/testmedia"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4/pkg/media/h264reader"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 )
@@ -43,9 +44,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// mediaDir encodes the test media once per test binary: VP8 in IVF (a
-// keyframe every 2 s) and Opus in Ogg with one 20 ms packet per page, as
-// pion's oggreader expects.
+// mediaDir encodes the test media once per test binary: VP8 in IVF and
+// H.264 in Annex-B (a keyframe every 2 s), and Opus in Ogg with one 20 ms
+// packet per page, as pion's oggreader expects.
 func mediaDir(t *testing.T) string {
 	t.Helper()
 	testmedia.Need(t)
@@ -57,6 +58,9 @@ func mediaDir(t *testing.T) string {
 		}
 		testMedia.dir = dir
 		_, _, testMedia.err = testmedia.Encode(dir, testMediaSeconds, testFPS)
+		if testMedia.err == nil {
+			_, testMedia.err = testmedia.EncodeH264(dir, testMediaSeconds, testFPS)
+		}
 	})
 	if testMedia.err != nil {
 		t.Fatalf("make test media: %v", testMedia.err)
@@ -72,15 +76,47 @@ type phonePacket struct {
 	pkt   *rtp.Packet
 }
 
-// phonePackets packetizes the test media into RTP like a WebRTC publisher
-// (random initial sequence numbers and timestamps, 1200-byte MTU) and
-// interleaves both tracks in send order.
+// The publisher's video codecs, as the SFU names them to a MediaSink.
+const (
+	mimeVP8  = "video/VP8"
+	mimeH264 = "video/H264"
+)
+
+// testCodecs are the video codecs a publisher may send, with what a
+// recording of each is made of.
+var testCodecs = []struct {
+	mime, codec string // as the SFU names it; as ffprobe does
+	f           *format
+}{
+	{mimeVP8, "vp8", webmFormat},
+	{mimeH264, "h264", mp4Format},
+}
+
+// phonePackets packetizes the VP8 test media into RTP like a WebRTC
+// publisher (random initial sequence numbers and timestamps, 1200-byte MTU)
+// and interleaves both tracks in send order.
 func phonePackets(t *testing.T) []phonePacket {
+	return phonePacketsOf(t, mimeVP8)
+}
+
+// phonePacketsOf is phonePackets with the video in the given codec.
+func phonePacketsOf(t *testing.T, mime string) []phonePacket {
 	t.Helper()
 	dir := mediaDir(t)
 	var out []phonePacket
+	if mime == mimeH264 {
+		out = h264Packets(t, filepath.Join(dir, "video.h264"))
+	} else {
+		out = vp8Packets(t, filepath.Join(dir, "video.ivf"))
+	}
+	out = append(out, opusPackets(t, filepath.Join(dir, "audio.ogg"))...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].atMs < out[j].atMs })
+	return out
+}
 
-	f, err := os.Open(filepath.Join(dir, "video.ivf"))
+func vp8Packets(t *testing.T, file string) []phonePacket {
+	var out []phonePacket
+	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,8 +141,50 @@ func phonePackets(t *testing.T) []phonePacket {
 			out = append(out, phonePacket{video: true, atMs: atMs, pkt: p})
 		}
 	}
+	return out
+}
 
-	g, err := os.Open(filepath.Join(dir, "audio.ogg"))
+// h264Packets packetizes an Annex-B stream of single-slice frames as a
+// browser does (packetization-mode 1: SPS and PPS aggregated, large NALs in
+// fragments), one frame per RTP timestamp.
+func h264Packets(t *testing.T, file string) []phonePacket {
+	var out []phonePacket
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := h264reader.NewReader(f)
+	if err != nil {
+		t.Fatalf("read h264: %v", err)
+	}
+	vp := rtp.NewPacketizer(1200, 102, 0x1111, &codecs.H264Payloader{}, rtp.NewRandomSequencer(), 90000)
+	var frame []byte
+	for i := 0; ; {
+		nal, err := r.NextNAL()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read h264 nal: %v", err)
+		}
+		frame = append(frame, 0, 0, 0, 1)
+		frame = append(frame, nal.Data...)
+		if nal.UnitType != h264reader.NalUnitTypeCodedSliceIdr && nal.UnitType != h264reader.NalUnitTypeCodedSliceNonIdr {
+			continue // parameter sets and SEI go with the frame that follows
+		}
+		atMs := float64(i) * 1000 / testFPS
+		for _, p := range vp.Packetize(frame, 90000/testFPS) {
+			out = append(out, phonePacket{video: true, atMs: atMs, pkt: p})
+		}
+		frame, i = nil, i+1
+	}
+	return out
+}
+
+func opusPackets(t *testing.T, file string) []phonePacket {
+	var out []phonePacket
+	g, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +213,6 @@ func phonePackets(t *testing.T) []phonePacket {
 		}
 		n += int(samples)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].atMs < out[j].atMs })
 	return out
 }
 

@@ -34,8 +34,10 @@ type Options struct {
 	// Defaults 250 ms and 10 s.
 	RetryMin, RetryMax time.Duration
 	// RequestKeyframe, if set, is called (from the recorder's goroutine, at
-	// most once a second) when video was lost and the recording waits for a
-	// keyframe; the SFU wires it to a PLI. It must not block.
+	// most once a second) when the recording waits for a keyframe: after
+	// lost video, when a segment is due (WebRTC encoders send keyframes only
+	// when asked), and at a chapter. The SFU wires it to a PLI. It must not
+	// block.
 	RequestKeyframe func()
 	Logger          *slog.Logger
 }
@@ -72,9 +74,10 @@ type Stats struct {
 	DroppedSegments uint64 // media segments that never reached the store
 }
 
-// Recorder records one broadcast (VP8 video + Opus audio, as RTP) into WebM
-// segments in a Store under prefix: init.webm, 000001.webm, ... and
-// manifest.json.
+// Recorder records one broadcast (VP8 or H.264 video + Opus audio, as RTP)
+// into segments in a Store under prefix: WebM for VP8 (init.webm,
+// 000001.webm, ...), fragmented MP4 for H.264 (init.mp4, 000001.m4s, ...),
+// and manifest.json.
 //
 // Lifecycle: NewRecorder starts two goroutines, one that depacketizes and
 // muxes, one that uploads. WriteVideo and WriteAudio may be called from any
@@ -87,10 +90,12 @@ type Recorder struct {
 	log    *slog.Logger
 	now    func() time.Time // tests may replace it before the first packet
 
-	in      chan packetIn
-	closed  atomic.Bool
-	closing chan struct{}
-	muxDone chan struct{}
+	in        chan packetIn
+	closed    atomic.Bool
+	closing   chan struct{}
+	muxDone   chan struct{}
+	videoMime atomic.Pointer[string] // set by SetVideoCodec, read once by the mux goroutine
+	chapter   atomic.Bool            // set by Chapter: cut a segment at the next keyframe
 
 	droppedPackets atomic.Uint64
 	skippedFrames  atomic.Uint64
@@ -99,10 +104,11 @@ type Recorder struct {
 	t0          time.Time
 	video       trackState
 	audio       trackState
+	format      *format // from the first video packet; nil before
 	initDone    bool
 	videoBroken bool // lost video: skip to the next keyframe
 	lastPLI     time.Time
-	seg         *segmentWriter
+	seg         *openSegment
 	segNum      int
 
 	up *uploader
@@ -136,6 +142,23 @@ type trackState struct {
 	lastAt time.Time
 }
 
+// openSegment is the media segment being written.
+type openSegment struct {
+	startMs int64
+	endMs   int64 // end of the latest sample, for the segment's duration
+	mux     segmentMuxer
+}
+
+// maxFrameMs caps a frame's duration when computing where a segment ends.
+const maxFrameMs = 250
+
+func (s *openSegment) add(track uint64, ms, durMs int64, keyframe bool, data []byte) {
+	s.mux.add(track, ms, durMs, keyframe, data)
+	// A sample's duration runs to the next sample of its track, so after a
+	// gap it is long; capped, it still covers any real frame.
+	s.endMs = max(s.endMs, ms+min(durMs, maxFrameMs))
+}
+
 type sample struct {
 	ms, durMs int64
 	data      []byte
@@ -163,12 +186,10 @@ func newRecorder(store Store, prefix string, opts Options) *Recorder {
 		in:      make(chan packetIn, opts.QueueSize),
 		closing: make(chan struct{}),
 		muxDone: make(chan struct{}),
-		// maxLate in packets: generous, since a recording can afford latency
-		// to wait for retransmitted packets and reordering.
-		video: trackState{newSB: func() *samplebuilder.SampleBuilder { return samplebuilder.New(256, &codecs.VP8Packet{}, 90000) }, clock: 90000},
+		// The video's sample builder waits for the codec (SetVideoCodec).
+		video: trackState{clock: 90000},
 		audio: trackState{newSB: func() *samplebuilder.SampleBuilder { return samplebuilder.New(32, &codecs.OpusPacket{}, 48000) }, clock: 48000},
 	}
-	r.video.sb = r.video.newSB()
 	r.audio.sb = r.audio.newSB()
 	r.up = newUploader(store, prefix, opts, log)
 	return r
@@ -179,7 +200,17 @@ func (r *Recorder) start() {
 	go r.up.run()
 }
 
-// WriteVideo queues a VP8 RTP packet. It never blocks: when the recorder is
+// SetVideoCodec tells the recorder the MIME type of the video to come
+// (webrtc.MimeTypeVP8 or webrtc.MimeTypeH264), before the first WriteVideo;
+// without it video is taken for VP8. The first call decides: a broadcast
+// keeps its codec.
+func (r *Recorder) SetVideoCodec(mime string) {
+	if !r.videoMime.CompareAndSwap(nil, &mime) && *r.videoMime.Load() != mime {
+		r.log.Warn("recording keeps its first video codec", "codec", *r.videoMime.Load(), "ignored", mime)
+	}
+}
+
+// WriteVideo queues a video RTP packet. It never blocks: when the recorder is
 // behind, the packet is dropped and counted. The recorder keeps p, which the
 // caller must not change afterwards (the SFU's packets never change once
 // read: its viewers hold on to them too), so nothing is copied per packet.
@@ -203,6 +234,11 @@ func (r *Recorder) write(p *rtp.Packet, video bool) {
 		}
 	}
 }
+
+// Chapter starts a new segment at the next video keyframe, which it asks
+// for: the moment a merchant shows a product becomes a segment boundary, so
+// that a clip of it cuts there without re-encoding. It never blocks.
+func (r *Recorder) Chapter() { r.chapter.Store(true) }
 
 // Stats returns the recorder's counters.
 func (r *Recorder) Stats() Stats {
@@ -260,7 +296,9 @@ func (r *Recorder) run() {
 				}
 				break
 			}
-			r.video.sb.Flush()
+			if r.video.sb != nil {
+				r.video.sb.Flush()
+			}
 			r.audio.sb.Flush()
 			r.pop(&r.video)
 			r.pop(&r.audio)
@@ -275,6 +313,10 @@ func (r *Recorder) handle(p packetIn) {
 	t := &r.audio
 	if p.video {
 		t = &r.video
+	}
+	if p.video && r.format == nil && !r.chooseFormat() {
+		r.droppedPackets.Add(1)
+		return
 	}
 	if r.t0.IsZero() {
 		r.t0 = p.at
@@ -302,6 +344,26 @@ func (r *Recorder) handle(p packetIn) {
 	t.sb.Push(p.pkt)
 	r.pop(t)
 	r.mux(false)
+}
+
+// chooseFormat settles the recording's format from the video codec, at the
+// first video packet.
+func (r *Recorder) chooseFormat() bool {
+	var mime string
+	if m := r.videoMime.Load(); m != nil {
+		mime = *m
+	}
+	f, err := formatFor(mime)
+	if err != nil {
+		if r.droppedPackets.Load() == 0 {
+			r.log.Error("video not recorded", "err", err)
+		}
+		return false
+	}
+	r.format = f
+	r.video.newSB = f.depacketizer
+	r.video.sb = f.depacketizer()
+	return true
 }
 
 // Beyond these a packet of the same SSRC is taken for a new run of the track rather
@@ -341,6 +403,9 @@ func (r *Recorder) newRun(t *trackState, p packetIn) {
 
 // pop moves the samplebuilder's complete samples onto the track's timeline.
 func (r *Recorder) pop(t *trackState) {
+	if t.sb == nil {
+		return
+	}
 	for {
 		s := t.sb.Pop()
 		if s == nil {
@@ -416,7 +481,10 @@ func (r *Recorder) writeSample(video bool, s sample) {
 		return
 	}
 
-	key, w, h := vp8Keyframe(s.data)
+	if r.format == nil {
+		return
+	}
+	data, key, params, hasParams := r.format.frame(s.data)
 	if s.afterLoss {
 		r.videoBroken = true
 	}
@@ -424,33 +492,49 @@ func (r *Recorder) writeSample(video bool, s sample) {
 		// Inter frames after a loss would decode with corruption until the
 		// next keyframe; a short freeze reads better in a replay.
 		r.skippedFrames.Add(1)
-		if f := r.opts.RequestKeyframe; f != nil && r.now().Sub(r.lastPLI) > time.Second {
-			r.lastPLI = r.now()
-			f()
-		}
+		r.requestKeyframe()
 		return
 	}
 	if key {
 		r.videoBroken = false
 	}
 	if !r.initDone {
-		if !key {
+		if !hasParams {
+			// Not a keyframe, or one that does not say what the video is.
 			r.skippedFrames.Add(1)
 			return
 		}
 		r.initDone = true
-		r.up.setInit(initParams{width: w, height: h}, r.t0)
+		m := r.format.manifest(params)
+		m.StartedAt = r.t0
+		r.up.setInit(r.format, m)
 	}
-	if key && (r.seg == nil || s.ms-r.seg.startMs >= r.opts.SegmentDuration.Milliseconds()) {
+	// A keyframe a hair early (RTP clocks drift against milliseconds) still
+	// cuts: a publisher sending one every 4 s should give 4 s segments.
+	const slackMs = 50
+	due := r.seg == nil || s.ms-r.seg.startMs >= r.opts.SegmentDuration.Milliseconds()-slackMs || r.chapter.Load()
+	if due && !key {
+		r.requestKeyframe()
+	}
+	if key && due {
+		r.chapter.Store(false)
 		if r.seg != nil {
 			// A segment ends where the next begins, whatever the duration
 			// of its last frame (which spans any gap of skipped frames).
 			r.seg.endMs = s.ms
 		}
 		r.finishSegment()
-		r.seg = newSegmentWriter(s.ms)
+		r.seg = &openSegment{startMs: s.ms, endMs: s.ms, mux: r.format.newSegment(r.segNum+1, s.ms)}
 	}
-	r.seg.add(videoTrack, s.ms, s.durMs, key, s.data)
+	r.seg.add(videoTrack, s.ms, s.durMs, key, data)
+}
+
+// requestKeyframe asks the publisher for a keyframe, at most once a second.
+func (r *Recorder) requestKeyframe() {
+	if f := r.opts.RequestKeyframe; f != nil && r.now().Sub(r.lastPLI) > time.Second {
+		r.lastPLI = r.now()
+		f()
+	}
 }
 
 func (r *Recorder) finishSegment() {
@@ -459,7 +543,7 @@ func (r *Recorder) finishSegment() {
 	}
 	seg := r.seg
 	r.seg = nil
-	data, err := seg.bytes()
+	data, err := seg.mux.bytes()
 	if err != nil {
 		r.log.Error("cannot mux segment, dropped", "err", err)
 		r.up.dropped.Add(1)
@@ -468,7 +552,7 @@ func (r *Recorder) finishSegment() {
 	r.segNum++
 	r.up.enqueue(pendingSegment{
 		Segment: Segment{
-			Name:       fmt.Sprintf("%06d.webm", r.segNum),
+			Name:       fmt.Sprintf("%06d%s", r.segNum, r.format.segExt),
 			StartMs:    seg.startMs,
 			DurationMs: seg.endMs - seg.startMs,
 			Size:       int64(len(data)),
@@ -501,9 +585,9 @@ type uploader struct {
 	dropped atomic.Uint64
 
 	mu        sync.Mutex // guards the fields below
-	init      *initParams
+	format    *format
+	init      *Manifest // the manifest's head, from the first keyframe
 	initSent  bool
-	startedAt time.Time
 	pending   []pendingSegment
 	inflight  string // name of the segment being Put, never dropped
 	finishing bool
@@ -536,10 +620,9 @@ func (u *uploader) poke() {
 	}
 }
 
-func (u *uploader) setInit(p initParams, startedAt time.Time) {
+func (u *uploader) setInit(f *format, m Manifest) {
 	u.mu.Lock()
-	u.init = &p
-	u.startedAt = startedAt
+	u.format, u.init = f, &m
 	u.mu.Unlock()
 	u.poke()
 }
@@ -577,21 +660,21 @@ func (u *uploader) run() {
 	defer close(u.done)
 	for {
 		u.mu.Lock()
-		initP, initSent := u.init, u.initSent
+		f, initM, initSent := u.format, u.init, u.initSent
 		var seg *pendingSegment
 		if initSent && len(u.pending) > 0 {
 			s := u.pending[0]
 			seg = &s
 			u.inflight = s.Name
 		}
-		finishing := u.finishing && (initP == nil || initSent) && len(u.pending) == 0
+		finishing := u.finishing && (initM == nil || initSent) && len(u.pending) == 0
 		u.mu.Unlock()
 
 		switch {
-		case initP != nil && !initSent:
-			data, err := buildInit(*initP)
+		case initM != nil && !initSent:
+			data, err := f.buildInit(*initM)
 			if err == nil {
-				err = u.put("init.webm", data)
+				err = u.put(f.initName, data)
 			}
 			if err != nil {
 				u.err = err
@@ -599,10 +682,8 @@ func (u *uploader) run() {
 			}
 			u.mu.Lock()
 			u.initSent = true
-			u.manifest = Manifest{
-				Version: 1, Container: "webm", VideoCodec: "V_VP8", AudioCodec: "A_OPUS",
-				Width: initP.width, Height: initP.height, StartedAt: u.startedAt, Init: "init.webm",
-			}
+			u.manifest = *initM
+			u.manifest.Segments = []Segment{}
 			u.mu.Unlock()
 		case seg != nil:
 			if err := u.put(seg.Name, seg.data); err != nil {
@@ -623,7 +704,7 @@ func (u *uploader) run() {
 				return
 			}
 		case finishing:
-			u.err = u.finalize(initP)
+			u.err = u.finalize(f)
 			return
 		default:
 			select {
@@ -636,15 +717,16 @@ func (u *uploader) run() {
 	}
 }
 
-// finalize rewrites the init with the duration and a cue per segment, so
-// players show the length and can seek, then marks the manifest ended.
-func (u *uploader) finalize(initP *initParams) error {
+// finalize rewrites the init with the duration and an index of the
+// segments, so players show the length and can seek, then marks the
+// manifest ended.
+func (u *uploader) finalize(f *format) error {
 	u.manifest.Ended = true
 	u.manifest.DroppedSegments = int(u.dropped.Load())
-	if initP != nil && len(u.manifest.Segments) > 0 {
-		data, err := finalInit(u.manifest)
+	if f != nil && len(u.manifest.Segments) > 0 {
+		data, err := f.buildInit(u.manifest)
 		if err == nil {
-			err = u.put("init.webm", data)
+			err = u.put(f.initName, data)
 		}
 		if err != nil {
 			return fmt.Errorf("final init: %w", err)

@@ -92,8 +92,11 @@ func (s *memStore) get(t *testing.T, key string) []byte {
 	return b
 }
 
-func TestRecorderWebM(t *testing.T) {
-	clean := phonePackets(t)
+// TestRecorder records the test broadcast in each codec a publisher may
+// send, clean and impaired, and checks the stored recording with ffprobe:
+// segments that each start on a keyframe and play after the init, and the
+// whole that decodes without error at the broadcast's length.
+func TestRecorder(t *testing.T) {
 	tests := []struct {
 		name       string
 		swap, loss float64
@@ -102,80 +105,92 @@ func TestRecorderWebM(t *testing.T) {
 		{"reordered", 0.05, 0},
 		{"2% loss", 0.02, 0.02},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			pkts := impair(clean, tt.swap, tt.loss, 7)
-			store := newMemStore()
-			rec := NewRecorder(store, "kim-fish/42", Options{QueueSize: len(pkts) + 1})
-			for _, p := range pkts {
-				if p.video {
-					rec.WriteVideo(p.pkt)
-				} else {
-					rec.WriteAudio(p.pkt)
-				}
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := rec.Close(ctx); err != nil {
-				t.Fatalf("close: %v", err)
-			}
-			st := rec.Stats()
-			t.Logf("stats %+v", st)
-			if st.DroppedPackets != 0 || st.DroppedSegments != 0 {
-				t.Errorf("dropped with a big queue and a working store: %+v", st)
-			}
-
-			var m Manifest
-			if err := json.Unmarshal(store.get(t, "kim-fish/42/manifest.json"), &m); err != nil {
-				t.Fatalf("manifest: %v", err)
-			}
-			if !m.Ended || m.Width != 320 || m.Height != 240 || len(m.Segments) < 2 {
-				t.Fatalf("manifest = %+v", m)
-			}
-			dir := t.TempDir()
-			all := bytes.Clone(store.get(t, "kim-fish/42/init.webm"))
-			liveInit, err := buildInit(initParams{width: 320, height: 240})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, s := range m.Segments {
-				if want := fmt.Sprintf("%06d.webm", i+1); s.Name != want {
-					t.Errorf("segment %d named %s, want %s", i, s.Name, want)
-				}
-				seg := store.get(t, "kim-fish/42/"+s.Name)
-				if int64(len(seg)) != s.Size {
-					t.Errorf("%s: size %d, manifest says %d", s.Name, len(seg), s.Size)
-				}
-				all = append(all, seg...)
-				// Each segment must play on its own after the init, starting
-				// with a keyframe: what a player seeking to it decodes first.
-				one := filepath.Join(dir, "one.webm")
-				if err := os.WriteFile(one, append(bytes.Clone(liveInit), seg...), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				var frames struct {
-					Frames []struct {
-						KeyFrame int `json:"key_frame"`
-					} `json:"frames"`
-				}
-				out := testmedia.ProbeJSON(t, one, "-select_streams", "v", "-read_intervals", "%+#1", "-show_entries", "frame=key_frame", "-show_frames")
-				if err := json.Unmarshal(out, &frames); err != nil {
-					t.Fatalf("ffprobe frames: %v", err)
-				}
-				if len(frames.Frames) == 0 || frames.Frames[0].KeyFrame != 1 {
-					t.Errorf("%s does not start with a keyframe: %s", s.Name, out)
-				}
-			}
-			file, info := testmedia.ProbeBytes(t, "all.webm", all, "opus", "vp8")
-			dur := info.Duration
-			t.Logf("ffprobe duration %.3f s, %d segments, manifest %d ms", dur, len(m.Segments), m.DurationMs)
-			t.Logf("segments %+v", m.Segments)
-			if dur < testMediaSeconds-4 || dur > testMediaSeconds+4 {
-				t.Errorf("duration %.3f s, want %d s within one segment", dur, testMediaSeconds)
-			}
-			testmedia.Decode(t, file)
-		})
+	for _, c := range testCodecs {
+		clean := phonePacketsOf(t, c.mime)
+		for _, tt := range tests {
+			t.Run(c.codec+"/"+tt.name, func(t *testing.T) {
+				testRecorder(t, c.mime, c.codec, c.f, impair(clean, tt.swap, tt.loss, 7))
+			})
+		}
 	}
+}
+
+func testRecorder(t *testing.T, mime, codec string, f *format, pkts []phonePacket) {
+	store := newMemStore()
+	rec := NewRecorder(store, "kim-fish/42", Options{QueueSize: len(pkts) + 1})
+	rec.SetVideoCodec(mime)
+	for _, p := range pkts {
+		if p.video {
+			rec.WriteVideo(p.pkt)
+		} else {
+			rec.WriteAudio(p.pkt)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := rec.Close(ctx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	st := rec.Stats()
+	t.Logf("stats %+v", st)
+	if st.DroppedPackets != 0 || st.DroppedSegments != 0 {
+		t.Errorf("dropped with a big queue and a working store: %+v", st)
+	}
+
+	var m Manifest
+	if err := json.Unmarshal(store.get(t, "kim-fish/42/manifest.json"), &m); err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	if !m.Ended || m.Container != f.container || m.Width != 320 || m.Height != 240 || len(m.Segments) < 2 {
+		t.Fatalf("manifest = %+v", m)
+	}
+	dir := t.TempDir()
+	all := bytes.Clone(store.get(t, "kim-fish/42/"+f.initName))
+	live := m
+	live.Ended = false
+	liveInit, err := f.buildInit(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range m.Segments {
+		if want := fmt.Sprintf("%06d%s", i+1, f.segExt); s.Name != want {
+			t.Errorf("segment %d named %s, want %s", i, s.Name, want)
+		}
+		seg := store.get(t, "kim-fish/42/"+s.Name)
+		if int64(len(seg)) != s.Size {
+			t.Errorf("%s: size %d, manifest says %d", s.Name, len(seg), s.Size)
+		}
+		all = append(all, seg...)
+		// Each segment must play on its own after the init, starting
+		// with a keyframe: what a player seeking to it decodes first.
+		one := filepath.Join(dir, "one"+f.fileExt)
+		if err := os.WriteFile(one, append(bytes.Clone(liveInit), seg...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var frames struct {
+			Frames []struct {
+				KeyFrame int `json:"key_frame"`
+			} `json:"frames"`
+		}
+		out := testmedia.ProbeJSON(t, one, "-select_streams", "v", "-read_intervals", "%+#1", "-show_entries", "frame=key_frame", "-show_frames")
+		if err := json.Unmarshal(out, &frames); err != nil {
+			t.Fatalf("ffprobe frames: %v", err)
+		}
+		if len(frames.Frames) == 0 || frames.Frames[0].KeyFrame != 1 {
+			t.Errorf("%s does not start with a keyframe: %s", s.Name, out)
+		}
+	}
+	file, info := testmedia.ProbeBytes(t, "all"+f.fileExt, all, "opus", codec)
+	dur := info.Duration
+	t.Logf("ffprobe duration %.3f s, %d segments, manifest %d ms", dur, len(m.Segments), m.DurationMs)
+	t.Logf("segments %+v", m.Segments)
+	if dur < testMediaSeconds-4 || dur > testMediaSeconds+4 {
+		t.Errorf("duration %.3f s, want %d s within one segment", dur, testMediaSeconds)
+	}
+	testmedia.Decode(t, file)
+	// Seek to the middle: the index in the final init takes the
+	// player there.
+	testmedia.Decode(t, file, "-ss", fmt.Sprint(testMediaSeconds/2))
 }
 
 // TestRecorderNeverBlocks checks that the SFU's reader goroutines never wait

@@ -59,7 +59,7 @@ func Recover(ctx context.Context, store Store, log *slog.Logger) (int, error) {
 	var firstErr error
 	for _, prefix := range order {
 		r := recs[prefix]
-		if !r.hasManifest && !hasKey(r.keys, prefix+"/init.webm") {
+		if !r.hasManifest && !hasKey(r.keys, prefix+"/"+webmFormat.initName) && !hasKey(r.keys, prefix+"/"+mp4Format.initName) {
 			continue // a folder of something else
 		}
 		did, err := recoverOne(ctx, store, prefix, r.hasManifest, r.keys, log.With("recording", prefix))
@@ -126,23 +126,27 @@ func recoverOne(ctx context.Context, store Store, prefix string, hasManifest boo
 		}
 	}
 
+	// The manifest is written last: until it says Ended, a rerun after a
+	// failure here does all of this again.
+	m.Ended = true
+	m.Recovered = true
 	if len(m.Segments) > 0 {
-		data, err := finalInit(m)
+		f, err := formatOf(m.Container)
+		if err != nil {
+			return false, err
+		}
+		data, err := f.buildInit(m)
 		if err != nil {
 			return false, fmt.Errorf("final init: %w", err)
 		}
 		init := m.Init
 		if init == "" {
-			init = "init.webm"
+			init = f.initName
 		}
 		if err := store.Put(ctx, prefix+"/"+init, data); err != nil {
 			return false, fmt.Errorf("final init: %w", err)
 		}
 	}
-	// The manifest last: until it says Ended, a rerun after a failure here
-	// does all of this again.
-	m.Ended = true
-	m.Recovered = true
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return false, fmt.Errorf("marshal manifest: %w", err)
@@ -165,19 +169,4 @@ func readObject(ctx context.Context, store Store, key string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	return data, nil
-}
-
-// isSegmentName reports whether name is a recorder's media segment name,
-// such as 000042.webm.
-func isSegmentName(name string) bool {
-	num, ok := strings.CutSuffix(name, ".webm")
-	if !ok || len(num) < 6 {
-		return false
-	}
-	for _, c := range num {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }

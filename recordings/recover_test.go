@@ -63,16 +63,23 @@ func readManifest(t *testing.T, store Store, prefix string) Manifest {
 // objects as they are once two segments are stored, while the recorder is still live: the
 // state a server killed at that moment leaves. Recover must close that recording so that it
 // plays and seeks up to its last listed segment, and leave alone a recording closed cleanly;
-// in a folder and in MinIO.
+// in a folder and in MinIO, in either format.
 func TestRecover(t *testing.T) {
+	for _, c := range testCodecs {
+		t.Run(c.codec, func(t *testing.T) { testRecoverCodec(t, c.mime, c.codec, c.f) })
+	}
+}
+
+func testRecoverCodec(t *testing.T, mime, codec string, f *format) {
 	const prefix = "kim-fish/42"
-	pkts := phonePackets(t)
+	pkts := phonePacketsOf(t, mime)
 	live, err := NewDirStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer live.Close()
 	rec := NewRecorder(live, prefix, Options{QueueSize: len(pkts) + 1})
+	rec.SetVideoCodec(mime)
 	for _, p := range pkts {
 		if p.video {
 			rec.WriteVideo(p.pkt)
@@ -104,7 +111,8 @@ func TestRecover(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 	ended := snapshot(t, live)
-	third := ended[prefix+"/000003.webm"]
+	third := ended[prefix+"/000003"+f.segExt]
+	init := prefix + "/" + f.initName
 	if third == nil {
 		t.Fatalf("no third segment after close: %v", slicesOfKeys(ended))
 	}
@@ -117,14 +125,14 @@ func TestRecover(t *testing.T) {
 	}{
 		{"killed after two segments", crashed, 1, 2},
 		// A segment whose Put landed but whose manifest write did not: not listed, deleted.
-		{"killed between a segment and its manifest", with(crashed, prefix+"/000003.webm", third), 1, 2},
-		{"killed before the first segment", map[string][]byte{prefix + "/init.webm": crashed[prefix+"/init.webm"]}, 1, 0},
+		{"killed between a segment and its manifest", with(crashed, prefix+"/000003"+f.segExt, third), 1, 2},
+		{"killed before the first segment", map[string][]byte{init: crashed[init]}, 1, 0},
 		{"closed cleanly", ended, 0, 3},
 	}
 	for _, b := range storeBackends {
 		for _, tt := range tests {
 			t.Run(b.name+"/"+tt.name, func(t *testing.T) {
-				testRecover(t, storeWith(t, b.open(t), tt.objs), prefix, tt.objs, tt.wantClosed, tt.wantSegs)
+				testRecover(t, storeWith(t, b.open(t), tt.objs), prefix, codec, f, tt.objs, tt.wantClosed, tt.wantSegs)
 			})
 		}
 	}
@@ -132,7 +140,7 @@ func TestRecover(t *testing.T) {
 
 // testRecover runs Recover twice on store, which holds objs, and checks the recording under
 // prefix: closed if wantClosed, untouched otherwise, with wantSegs segments that play.
-func testRecover(t *testing.T, store Store, prefix string, objs map[string][]byte, wantClosed, wantSegs int) {
+func testRecover(t *testing.T, store Store, prefix, codec string, f *format, objs map[string][]byte, wantClosed, wantSegs int) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	n, err := Recover(context.Background(), store, log)
@@ -155,7 +163,8 @@ func testRecover(t *testing.T, store Store, prefix string, objs map[string][]byt
 	if !m.Ended || m.Recovered != (wantClosed > 0) || len(m.Segments) != wantSegs {
 		t.Fatalf("manifest = %+v, want ended, recovered %v, %d segments", m, wantClosed > 0, wantSegs)
 	}
-	want := map[string]bool{prefix + "/manifest.json": true, prefix + "/init.webm": true}
+	init := prefix + "/" + f.initName
+	want := map[string]bool{prefix + "/manifest.json": true, init: true}
 	for _, s := range m.Segments {
 		want[prefix+"/"+s.Name] = true
 	}
@@ -167,14 +176,14 @@ func testRecover(t *testing.T, store Store, prefix string, objs map[string][]byt
 	if len(m.Segments) == 0 {
 		return
 	}
-	if wantClosed > 0 && bytes.Equal(after[prefix+"/init.webm"], objs[prefix+"/init.webm"]) {
-		t.Errorf("init not rewritten with the duration and cues")
+	if wantClosed > 0 && bytes.Equal(after[init], objs[init]) {
+		t.Errorf("init not rewritten with the duration and index")
 	}
-	all := bytes.Clone(after[prefix+"/init.webm"])
+	all := bytes.Clone(after[init])
 	for _, s := range m.Segments {
 		all = append(all, after[prefix+"/"+s.Name]...)
 	}
-	file, info := testmedia.ProbeBytes(t, "recovered.webm", all, "opus", "vp8")
+	file, info := testmedia.ProbeBytes(t, "recovered"+f.fileExt, all, "opus", codec)
 	listed := float64(m.DurationMs) / 1000
 	seg := (4 * time.Second).Seconds() // the default segment length
 	t.Logf("ffprobe duration %.3f s, manifest %.3f s, %d segments", info.Duration, listed, len(m.Segments))
@@ -182,7 +191,7 @@ func testRecover(t *testing.T, store Store, prefix string, objs map[string][]byt
 		t.Errorf("duration %.3f s, want the listed segments' %.3f s within a segment", info.Duration, listed)
 	}
 	testmedia.Decode(t, file)
-	// Seeking uses the cues of the rewritten init.
+	// Seeking uses the index of the rewritten init.
 	testmedia.Decode(t, file, "-ss", fmt.Sprintf("%.3f", float64(m.Segments[len(m.Segments)-1].StartMs)/1000+0.5))
 }
 

@@ -17,7 +17,7 @@ import (
 
 // ReplayInfo describes the replay of one broadcast.
 type ReplayInfo struct {
-	URL      string        // path of the playable file: "/replays/<slug>/<id>.webm"
+	URL      string        // path of the playable file: "/replays/<slug>/<id>.webm" or ".mp4"
 	Duration time.Duration // of what is stored so far
 	Ended    bool          // false while the broadcast is still recorded
 	Size     int64         // bytes of the whole file
@@ -27,8 +27,9 @@ type ReplayInfo struct {
 	StartedAt time.Time
 }
 
-// Replays serves recordings as single playable WebM files,
-// GET /replays/{slug}/{id}.webm, with range requests so players can seek.
+// Replays serves recordings as single playable files, with range requests so
+// players can seek: GET /replays/{slug}/{id}.webm for VP8 recordings,
+// /replays/{slug}/{id}.mp4 for H.264 ones (fragmented MP4 with an index).
 // The file is virtual: the init and the media segments listed in the
 // manifest, back to back, read from the Store by range as the client asks.
 //
@@ -50,10 +51,10 @@ func NewReplays(store Store, log *slog.Logger) *Replays {
 	return &Replays{store: store, log: log}
 }
 
-// ReplayPath returns the URL path of the replay of the recording under
+// replayPath returns the URL path of the replay of the recording under
 // "<slug>/<name>" (name: a broadcast id, or "<id>.2" for a continuation).
-func ReplayPath(slug, name string) string {
-	return "/replays/" + slug + "/" + name + ".webm"
+func replayPath(slug, name string, f *format) string {
+	return "/replays/" + slug + "/" + name + f.fileExt
 }
 
 // Info describes the replay of broadcast id of channel slug. A broadcast
@@ -66,7 +67,7 @@ func (rp *Replays) Info(ctx context.Context, slug string, id int64) (ReplayInfo,
 		return ReplayInfo{}, err
 	}
 	return ReplayInfo{
-		URL:       ReplayPath(slug, name),
+		URL:       replayPath(slug, name, r.format),
 		Duration:  time.Duration(r.m.DurationMs) * time.Millisecond,
 		Ended:     r.m.Ended,
 		Size:      r.size,
@@ -78,6 +79,7 @@ func (rp *Replays) Info(ctx context.Context, slug string, id int64) (ReplayInfo,
 type replay struct {
 	prefix   string
 	m        Manifest
+	format   *format
 	modified time.Time // of the manifest
 	init     []byte
 	size     int64 // init + segments
@@ -94,11 +96,15 @@ func (rp *Replays) open(ctx context.Context, prefix string) (*replay, error) {
 	if m.Init == "" || len(m.Segments) == 0 {
 		return nil, fmt.Errorf("replay %s: nothing recorded yet: %w", prefix, ErrNotExist)
 	}
+	f, err := formatOf(m.Container)
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", prefix, err)
+	}
 	init, _, err := readReplayObject(ctx, rp.store, prefix+"/"+m.Init)
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", prefix, err)
 	}
-	r := &replay{prefix: prefix, m: m, modified: info.Modified, init: init, size: int64(len(init))}
+	r := &replay{prefix: prefix, m: m, format: f, modified: info.Modified, init: init, size: int64(len(init))}
 	for _, s := range m.Segments {
 		r.size += s.Size
 	}
@@ -143,31 +149,34 @@ func (r *replay) etag() string {
 }
 
 // ServeHTTP serves GET and HEAD /replays/{slug}/{file}, file being
-// "<id>.webm" or "<id>.<n>.webm" (a continuation after a restart).
+// "<id>.<ext>" or "<id>.<n>.<ext>" (a continuation after a restart), ext
+// being the recording's: webm or mp4.
 func (rp *Replays) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	slug, file := req.PathValue("slug"), req.PathValue("file")
-	name, ok := strings.CutSuffix(file, ".webm")
-	if !ok || !validReplayName(name) || checkSegment(slug, slug, false) != nil {
+	var name, ext string
+	if i := strings.LastIndexByte(file, '.'); i >= 0 {
+		name, ext = file[:i], file[i:]
+	}
+	if !validReplayName(name) || checkSegment(slug, slug, false) != nil {
 		replayNotFound(w, req)
 		return
 	}
 	r, err := rp.open(req.Context(), slug+"/"+name)
+	if err == nil && ext != r.format.fileExt {
+		err = fmt.Errorf("replay %s is %s, not %s: %w", name, r.format.fileExt, ext, ErrNotExist)
+	}
 	if errors.Is(err, ErrNotExist) {
 		replayNotFound(w, req)
 		return
 	}
 	if err != nil {
-		if req.Context().Err() == nil {
-			rp.log.Error("replay failed", "path", req.URL.Path, "err", err)
-		}
-		replayError(w, req, http.StatusInternalServerError, "internal",
-			"서버에 문제가 생겼습니다. 잠시 후 다시 해 주세요.", "Something went wrong on the server. Please try again shortly.")
+		rp.fail(w, req, err)
 		return
 	}
 	h := w.Header()
 	// Set before ServeContent so that it neither sniffs the content nor
 	// misses the ETag for If-None-Match and If-Range.
-	h.Set("Content-Type", "video/webm")
+	h.Set("Content-Type", r.format.mime)
 	h.Set("ETag", r.etag())
 	if r.m.Ended {
 		h.Set("Cache-Control", "public, max-age=86400")
@@ -328,4 +337,96 @@ func (rr *replayReader) closeCur() {
 func (rr *replayReader) Close() error {
 	rr.closeCur()
 	return nil
+}
+
+// ClipURL returns the URL path a clip made by MakeClips is served at.
+func ClipURL(c Clip) string { return "/replays/" + c.Key }
+
+// clipURLExpiry is how long a signed clip URL stays valid: a page showing a
+// clip is reloaded well within it.
+const clipURLExpiry = time.Hour
+
+// signer is a Store that can hand out URLs to its objects (S3Store).
+type signer interface {
+	SignedURL(ctx context.Context, key string, expiry time.Duration) (string, error)
+}
+
+// ServeClip serves GET and HEAD /replays/{slug}/{rec}/clips/{file}, a clip
+// made by MakeClips (rec: the recording's name, "<id>" or "<id>.<n>"). From
+// an object store that signs URLs it redirects there, so the bytes bypass
+// this server; otherwise it serves the object with range requests.
+func (rp *Replays) ServeClip(w http.ResponseWriter, req *http.Request) {
+	slug, rec, file := req.PathValue("slug"), req.PathValue("rec"), req.PathValue("file")
+	name, ext, _ := strings.Cut(file, ".")
+	var f *format
+	for _, ff := range formats {
+		if "."+ext == ff.fileExt {
+			f = ff
+		}
+	}
+	if f == nil || !validClipName(name) || !validReplayName(rec) || checkSegment(slug, slug, false) != nil {
+		replayNotFound(w, req)
+		return
+	}
+	key := slug + "/" + rec + "/clips/" + file
+	rc, info, err := rp.store.Open(req.Context(), key, 0, 0)
+	if err == nil {
+		rc.Close()
+	}
+	if errors.Is(err, ErrNotExist) {
+		replayNotFound(w, req)
+		return
+	}
+	if err != nil {
+		rp.fail(w, req, err)
+		return
+	}
+	if s, ok := rp.store.(signer); ok {
+		u, err := s.SignedURL(req.Context(), key, clipURLExpiry)
+		if err != nil {
+			rp.fail(w, req, err)
+			return
+		}
+		// Cached for less than the URL lives, so a cached redirect never
+		// points at an expired one.
+		w.Header().Set("Cache-Control", fmt.Sprintf("private, max-age=%d", int(clipURLExpiry.Seconds())/2))
+		http.Redirect(w, req, u, http.StatusFound)
+		return
+	}
+	r := &replay{
+		prefix: slug + "/" + rec + "/clips", format: f, modified: info.Modified, size: info.Size,
+		m: Manifest{Ended: true, Segments: []Segment{{Name: file, Size: info.Size}}},
+	}
+	h := w.Header()
+	h.Set("Content-Type", f.mime)
+	h.Set("ETag", fmt.Sprintf(`"clip-%d-%d"`, info.Size, info.Modified.UnixNano()))
+	h.Set("Cache-Control", "public, max-age=86400")
+	content := &replayReader{ctx: req.Context(), store: rp.store, r: r}
+	defer content.Close()
+	http.ServeContent(w, req, "", info.Modified, content)
+	if content.err != nil && req.Context().Err() == nil {
+		rp.log.Error("clip read failed", "path", req.URL.Path, "err", content.err)
+	}
+}
+
+func (rp *Replays) fail(w http.ResponseWriter, req *http.Request, err error) {
+	if req.Context().Err() == nil {
+		rp.log.Error("replay failed", "path", req.URL.Path, "err", err)
+	}
+	replayError(w, req, http.StatusInternalServerError, "internal",
+		"서버에 문제가 생겼습니다. 잠시 후 다시 해 주세요.", "Something went wrong on the server. Please try again shortly.")
+}
+
+// validClipName accepts what callers of MakeClips name clips: letters,
+// digits and dashes.
+func validClipName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

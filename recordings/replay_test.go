@@ -20,9 +20,15 @@ import (
 // real Recorder and returns the manifest and init + segments back to back,
 // as read from the store: what the replay must serve.
 func recordTestBroadcast(t *testing.T, store Store, prefix string) (Manifest, []byte) {
+	return recordTestBroadcastOf(t, store, prefix, mimeVP8)
+}
+
+// recordTestBroadcastOf is recordTestBroadcast with the video in a codec.
+func recordTestBroadcastOf(t *testing.T, store Store, prefix, mime string) (Manifest, []byte) {
 	t.Helper()
-	pkts := phonePackets(t)
+	pkts := phonePacketsOf(t, mime)
 	rec := NewRecorder(store, prefix, Options{QueueSize: len(pkts) + 1})
+	rec.SetVideoCodec(mime)
 	for _, p := range pkts {
 		if p.video {
 			rec.WriteVideo(p.pkt)
@@ -87,6 +93,33 @@ func get(t *testing.T, method, url string, header ...string) (*http.Response, []
 		t.Fatalf("%s %s: read body: %v", method, url, err)
 	}
 	return resp, body
+}
+
+// TestReplayMP4 serves an H.264 recording as one MP4 file, under the
+// .mp4 name only.
+func TestReplayMP4(t *testing.T) {
+	store := newDirStore(t, t.TempDir())
+	_, all := recordTestBroadcastOf(t, store, "kim-fish/44", mimeH264)
+	srv := replayServer(t, store)
+
+	info, err := NewReplays(store, nil).Info(testContext(t), "kim-fish", 44)
+	if err != nil || info.URL != "/replays/kim-fish/44.mp4" || info.Size != int64(len(all)) || !info.Ended {
+		t.Fatalf("Info = %+v, %v; want /replays/kim-fish/44.mp4, ended, %d bytes", info, err, len(all))
+	}
+	resp, body := get(t, "GET", srv.URL+info.URL)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, all) || resp.Header.Get("Content-Type") != "video/mp4" {
+		t.Fatalf("GET %s: status %d, %s, %d bytes; want 200, video/mp4, the %d bytes of init + segments",
+			info.URL, resp.StatusCode, resp.Header.Get("Content-Type"), len(body), len(all))
+	}
+	file, probe := testmedia.ProbeBytes(t, "replay.mp4", body, "h264", "opus")
+	if probe.Duration < testMediaSeconds-4 || probe.Duration > testMediaSeconds+4 {
+		t.Errorf("duration %.3f s, want %d s within one segment", probe.Duration, testMediaSeconds)
+	}
+	testmedia.Decode(t, file, "-ss", "6")
+	resp, body = get(t, "GET", srv.URL+"/replays/kim-fish/44.webm")
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET .webm of an MP4 recording: status %d, %s; want 404", resp.StatusCode, body)
+	}
 }
 
 func TestReplay(t *testing.T) {

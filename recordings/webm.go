@@ -158,11 +158,9 @@ func finalInit(m Manifest) ([]byte, error) {
 	return buildInit(p)
 }
 
-// segmentWriter accumulates one media segment: Clusters of SimpleBlocks, the
-// first one starting with a video keyframe.
+// segmentWriter accumulates one WebM media segment: Clusters of
+// SimpleBlocks, the first one starting with a video keyframe.
 type segmentWriter struct {
-	startMs  int64
-	endMs    int64 // end of the latest block, for the segment's duration
 	clusters []webmCluster
 }
 
@@ -170,12 +168,7 @@ type segmentWriter struct {
 // keyframes are far apart is split into several Clusters well before that.
 const maxClusterSpanMs = 30_000
 
-// maxFrameMs caps a frame's duration when computing where a segment ends.
-const maxFrameMs = 250
-
-func newSegmentWriter(startMs int64) *segmentWriter {
-	return &segmentWriter{startMs: startMs, endMs: startMs}
-}
+func newSegmentWriter() *segmentWriter { return &segmentWriter{} }
 
 func (s *segmentWriter) add(track uint64, ms, durMs int64, keyframe bool, data []byte) {
 	n := len(s.clusters)
@@ -190,9 +183,6 @@ func (s *segmentWriter) add(track uint64, ms, durMs int64, keyframe bool, data [
 		Keyframe:    keyframe,
 		Data:        [][]byte{data},
 	})
-	// A sample's duration runs to the next sample of its track, so after
-	// a gap it is long; capped, it still covers any real frame.
-	s.endMs = max(s.endMs, ms+min(durMs, maxFrameMs))
 }
 
 func (s *segmentWriter) bytes() ([]byte, error) {

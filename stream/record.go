@@ -15,6 +15,10 @@ import (
 // its payload is the server's copy of what the publisher sent, never changed afterwards
 // (viewers' queues hold the same bytes), and the sink must not change it either.
 type MediaSink interface {
+	// SetVideoCodec gives the MIME type of the video (webrtc.MimeTypeVP8 or
+	// webrtc.MimeTypeH264) before its first packet. A broadcast keeps its
+	// codec: a publisher resuming it must send the same.
+	SetVideoCodec(mime string)
 	WriteVideo(*rtp.Packet)
 	WriteAudio(*rtp.Packet)
 }
@@ -103,6 +107,7 @@ func (s *Server) liveBroadcast(channel string) *broadcast {
 func (b *broadcast) tapLocked(u *upTrack) {
 	t := &sinkTap{sink: b.sink, video: u.kind == webrtc.RTPCodecTypeVideo}
 	if t.video {
+		b.sink.SetVideoCodec(u.remote.Codec().MimeType)
 		if b.recVideo != nil && b.recVideo != u {
 			b.recVideo.tap.Store(nil)
 		}

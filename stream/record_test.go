@@ -25,6 +25,8 @@ func (s *testSink) WriteVideo(p *rtp.Packet) {
 	s.mu.Unlock()
 }
 
+func (s *testSink) SetVideoCodec(string) {}
+
 func (s *testSink) WriteAudio(*rtp.Packet) {
 	s.mu.Lock()
 	s.audio++

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/h264reader"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
@@ -29,7 +30,8 @@ const (
 	recordTestFPS     = 30
 )
 
-// mediaPublisher is a pion WHIP publisher that sends real VP8 and Opus, paced in real time.
+// mediaPublisher is a pion WHIP publisher that sends real VP8 or H.264, and Opus, paced in
+// real time.
 type mediaPublisher struct {
 	pc           *webrtc.PeerConnection
 	location     string
@@ -37,11 +39,22 @@ type mediaPublisher struct {
 }
 
 func publishMedia(t *testing.T, base, slug, key string) *mediaPublisher {
+	return publishMediaOf(t, base, slug, key, webrtc.MimeTypeVP8)
+}
+
+// publishMediaOf is publishMedia sending video of the given MIME type.
+func publishMediaOf(t *testing.T, base, slug, key, mime string) *mediaPublisher {
 	t.Helper()
-	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	vp8 := webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000}
+	pt := webrtc.PayloadType(96)
+	if mime == webrtc.MimeTypeH264 {
+		// As browsers offer it: what the server's H.264 entries accept.
+		vp8.SDPFmtpLine = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+		pt = 102
+	}
 	opus := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
 	me := &webrtc.MediaEngine{}
-	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: vp8, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: vp8, PayloadType: pt}, webrtc.RTPCodecTypeVideo); err != nil {
 		t.Fatal(err)
 	}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: opus, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
@@ -119,19 +132,49 @@ func publishMedia(t *testing.T, base, slug, key string) *mediaPublisher {
 	return p
 }
 
-// send plays the IVF and Ogg files in real time, as a phone's encoder produces them, and
-// returns the length of media sent.
-func (p *mediaPublisher) send(t *testing.T, ivfPath, oggPath string) time.Duration {
+// videoFrames reads the frames of a VP8 IVF file or of an H.264 Annex-B stream (".h264",
+// one slice per frame), one at a time; io.EOF after the last.
+func videoFrames(t *testing.T, path string) func() ([]byte, error) {
 	t.Helper()
-	vf, err := os.Open(ivfPath)
+	vf, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer vf.Close()
+	t.Cleanup(func() { vf.Close() })
+	if strings.HasSuffix(path, ".h264") {
+		r, err := h264reader.NewReader(vf)
+		if err != nil {
+			t.Fatalf("read h264: %v", err)
+		}
+		return func() ([]byte, error) {
+			var frame []byte
+			for {
+				nal, err := r.NextNAL()
+				if err != nil {
+					return nil, err
+				}
+				frame = append(append(frame, 0, 0, 0, 1), nal.Data...)
+				if nal.UnitType == h264reader.NalUnitTypeCodedSliceIdr || nal.UnitType == h264reader.NalUnitTypeCodedSliceNonIdr {
+					return frame, nil // parameter sets and SEI went with their frame
+				}
+			}
+		}
+	}
 	ivf, _, err := ivfreader.NewWith(vf)
 	if err != nil {
 		t.Fatalf("read ivf: %v", err)
 	}
+	return func() ([]byte, error) {
+		frame, _, err := ivf.ParseNextFrame()
+		return frame, err
+	}
+}
+
+// send plays the video (see videoFrames) and Ogg files in real time, as a phone's encoder
+// produces them, and returns the length of media sent.
+func (p *mediaPublisher) send(t *testing.T, videoPath, oggPath string) time.Duration {
+	t.Helper()
+	nextFrame := videoFrames(t, videoPath)
 	af, err := os.Open(oggPath)
 	if err != nil {
 		t.Fatal(err)
@@ -155,14 +198,14 @@ func (p *mediaPublisher) send(t *testing.T, ivfPath, oggPath string) time.Durati
 			if !videoLeft {
 				continue
 			}
-			frame, _, err := ivf.ParseNextFrame()
+			frame, err := nextFrame()
 			if errors.Is(err, io.EOF) {
 				videoLeft = false
 				video.Stop()
 				continue
 			}
 			if err != nil {
-				t.Fatalf("read ivf frame: %v", err)
+				t.Fatalf("read video frame: %v", err)
 			}
 			if err := p.video.WriteSample(media.Sample{Data: frame, Duration: frameDur}); err != nil {
 				t.Fatalf("write video: %v", err)
@@ -208,9 +251,18 @@ type recordedBroadcast struct {
 // publishes secs seconds of real VP8 and Opus from a pion peer, ends the broadcast with a WHIP
 // DELETE and waits for the server to say the recording ended.
 func recordBroadcast(t *testing.T, dir, slug, name string, secs int) recordedBroadcast {
+	return recordBroadcastOf(t, dir, slug, name, secs, webrtc.MimeTypeVP8)
+}
+
+// recordBroadcastOf is recordBroadcast with video of the given MIME type (VP8 or H.264).
+func recordBroadcastOf(t *testing.T, dir, slug, name string, secs int, mime string) recordedBroadcast {
 	t.Helper()
 	testmedia.Need(t)
-	ivf, ogg, err := testmedia.Encode(t.TempDir(), secs, recordTestFPS)
+	tmp := t.TempDir()
+	video, ogg, err := testmedia.Encode(tmp, secs, recordTestFPS)
+	if err == nil && mime == webrtc.MimeTypeH264 {
+		video, err = testmedia.EncodeH264(tmp, secs, recordTestFPS)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,11 +277,11 @@ func recordBroadcast(t *testing.T, dir, slug, name string, secs int) recordedBro
 	})
 	base := "http://" + addr
 
-	pub := publishMedia(t, base, slug, secrets.key)
+	pub := publishMediaOf(t, base, slug, secrets.key, mime)
 	// Media before the recorder is attached is not recorded; a phone's encoder would answer
 	// the recorder's keyframe request, this file cannot.
 	waitLog(t, logs, `msg="recording started"`, 10*time.Second)
-	sent := pub.send(t, ivf, ogg)
+	sent := pub.send(t, video, ogg)
 
 	req, err := http.NewRequest("DELETE", base+pub.location, nil)
 	if err != nil {
@@ -248,13 +300,24 @@ func recordBroadcast(t *testing.T, dir, slug, name string, secs int) recordedBro
 	return recordedBroadcast{base: base, channel: secrets, logs: logs, stop: stop, sent: sent}
 }
 
-// TestRecordBroadcast publishes real VP8 and Opus from a pion peer for a few seconds, ends
-// the broadcast with a WHIP DELETE, and checks the recording in the data folder plays with
-// both streams and the length sent.
+// TestRecordBroadcast publishes real video (VP8, then H.264) and Opus from a pion peer for a
+// few seconds, ends the broadcast with a WHIP DELETE, and checks the recording in the data
+// folder plays with both streams and the length sent: WebM for VP8, MP4 for H.264.
 func TestRecordBroadcast(t *testing.T) {
+	for _, tt := range []struct {
+		mime, codec, ext, manifestCodec string
+	}{
+		{webrtc.MimeTypeVP8, "vp8", "webm", "V_VP8"},
+		{webrtc.MimeTypeH264, "h264", "mp4", "avc1.42c014"}, // constrained baseline, level 2: the test media
+	} {
+		t.Run(tt.codec, func(t *testing.T) { testRecordBroadcast(t, tt.mime, tt.codec, tt.ext, tt.manifestCodec) })
+	}
+}
+
+func testRecordBroadcast(t *testing.T, mime, codec, ext, manifestCodec string) {
 	dir := t.TempDir()
 	const slug = "kim-fish"
-	r := recordBroadcast(t, dir, slug, "김씨네 생선", recordTestSeconds)
+	r := recordBroadcastOf(t, dir, slug, "김씨네 생선", recordTestSeconds, mime)
 	base, secrets, logs, stop, sent := r.base, r.channel, r.logs, r.stop, r.sent
 
 	bs := broadcasts(t, base, slug, secrets.key)
@@ -262,10 +325,10 @@ func TestRecordBroadcast(t *testing.T) {
 		t.Fatalf("broadcasts = %+v, want one", bs)
 	}
 	// The replay as a player gets it: one file from the server, read by range.
-	if want := fmt.Sprintf("/replays/%s/%d.webm", slug, bs[0].ID); bs[0].ReplayURL != want || bs[0].DurationS <= 0 {
+	if want := fmt.Sprintf("/replays/%s/%d.%s", slug, bs[0].ID, ext); bs[0].ReplayURL != want || bs[0].DurationS <= 0 {
 		t.Errorf("broadcast replay_url %q, duration_s %v; want %q and a duration", bs[0].ReplayURL, bs[0].DurationS, want)
-	} else if info := testmedia.Probe(t, base+bs[0].ReplayURL); !slices.Equal(info.Codecs, []string{"opus", "vp8"}) {
-		t.Errorf("replay streams %v, want opus and vp8", info.Codecs)
+	} else if info := testmedia.Probe(t, base+bs[0].ReplayURL); !slices.Equal(info.Codecs, []string{codec, "opus"}) && !slices.Equal(info.Codecs, []string{"opus", codec}) {
+		t.Errorf("replay streams %v, want opus and %s", info.Codecs, codec)
 	}
 	// The replay document (public: no key) points at the same file, with the recording's length.
 	resp, err := http.Get(fmt.Sprintf("%s/api/channels/%s/broadcasts/%d/replay", base, slug, bs[0].ID))
@@ -287,10 +350,10 @@ func TestRecordBroadcast(t *testing.T) {
 		t.Fatalf("run: %v", err)
 	}
 	m, all := readRecording(t, filepath.Join(dir, "recordings", slug, strconv.FormatInt(bs[0].ID, 10)), logs)
-	if !m.Ended || len(m.Segments) == 0 || m.VideoCodec != "V_VP8" || m.AudioCodec != "A_OPUS" {
-		t.Fatalf("manifest = %+v, want an ended VP8+Opus recording with segments", m)
+	if !m.Ended || len(m.Segments) == 0 || m.VideoCodec != manifestCodec {
+		t.Fatalf("manifest = %+v, want an ended %s recording with segments", m, manifestCodec)
 	}
-	file, info := testmedia.ProbeBytes(t, "replay.webm", all, "opus", "vp8")
+	file, info := testmedia.ProbeBytes(t, "replay."+ext, all, "opus", codec)
 	dur := info.Duration
 	const segment = 4 * time.Second // recordings' default segment length
 	t.Logf("sent %v, ffprobe duration %.3f s, %d segments", sent, dur, len(m.Segments))

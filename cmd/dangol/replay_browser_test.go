@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/pion/webrtc/v4"
 	"html"
 	"math"
 	"net/http"
@@ -52,9 +53,9 @@ const replayStateJS = `(() => {
 })()`
 
 // TestReplayBrowser records a short broadcast from a real pion publisher, as TestRecordBroadcast
-// does, and plays its replay URL in headless Chromium: the video decodes frames and advances, has
-// the recording's finite duration (the WebM's cues and duration are read over range requests),
-// and seeks near its end and decodes on from there.
+// does, in each codec, and plays its replay URL in headless Chromium: the video decodes frames
+// and advances, has the recording's finite duration (the WebM's cues or the MP4's index and
+// duration, read over range requests), and seeks near its end and decodes on from there.
 func TestReplayBrowser(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("DANGOL_TEST_STRICT") == "1" {
@@ -62,8 +63,17 @@ func TestReplayBrowser(t *testing.T) {
 		}
 		t.Skipf("SKIPPED: chromium is not installed at %s; replays are not tested in a browser", chromiumPath)
 	}
+	for _, tt := range []struct{ name, mime string }{
+		{"vp8", webrtc.MimeTypeVP8},
+		{"h264", webrtc.MimeTypeH264},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testReplayBrowser(t, tt.mime) })
+	}
+}
+
+func testReplayBrowser(t *testing.T, mime string) {
 	const slug = "lee-fruit"
-	r := recordBroadcast(t, t.TempDir(), slug, "이씨네 과일", recordTestSeconds)
+	r := recordBroadcastOf(t, t.TempDir(), slug, "이씨네 과일", recordTestSeconds, mime)
 	bs := broadcasts(t, r.base, slug, r.channel.key)
 	if len(bs) != 1 || bs[0].ReplayURL == "" {
 		t.Fatalf("broadcasts = %+v, want one with a replay", bs)

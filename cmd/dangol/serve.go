@@ -55,7 +55,16 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 
-	rooms, err := commerce.NewRooms(store, commerce.RoomOptions{Logger: log.With("component", "room"), Metrics: reg})
+	// Set below, before the first connection can reach a room.
+	var recs *recorders
+	rooms, err := commerce.NewRooms(store, commerce.RoomOptions{
+		Logger: log.With("component", "room"), Metrics: reg,
+		Pinned: func(slug string, product int64) {
+			if recs != nil {
+				recs.chapter(slug, product)
+			}
+		},
+	})
 	if err != nil {
 		return fmt.Errorf("live rooms: %w", err)
 	}
@@ -65,7 +74,6 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("find live broadcasts: %w", err)
 	}
-	var recs *recorders
 	if cfg.Record {
 		rstore, closeStore, err := openRecordings(ctx, cfg)
 		if err != nil {
@@ -420,7 +428,10 @@ type recorders struct {
 	media recordMedia
 	log   *slog.Logger
 
-	open    map[string]*openRecording // by channel; owned by the lifecycle goroutine
+	// open is written by the lifecycle goroutine only, under mu; the rooms
+	// read it (chapter) under mu.
+	mu      sync.Mutex
+	open    map[string]*openRecording // by channel
 	closing sync.WaitGroup            // recorders closing in the background
 }
 
@@ -456,7 +467,9 @@ func (rs *recorders) start(ctx context.Context, channel string, id int64) {
 		Logger:          rs.log,
 	})
 	o := &openRecording{broadcast: id, prefix: prefix, rec: rec, started: time.Now()}
+	rs.mu.Lock()
 	rs.open[channel] = o
+	rs.mu.Unlock()
 	if err := rs.media.Record(channel, rec); err != nil {
 		// The broadcast ended before its start got here; its end event follows.
 		rs.log.Warn("recording not attached", "channel", channel, "prefix", prefix, "err", err)
@@ -491,7 +504,9 @@ func (rs *recorders) stop(channel string) {
 	if o == nil {
 		return
 	}
+	rs.mu.Lock()
 	delete(rs.open, channel)
+	rs.mu.Unlock()
 	rs.closing.Add(1)
 	go func() {
 		defer rs.closing.Done()
@@ -508,6 +523,17 @@ func (rs *recorders) stop(channel string) {
 		}
 		rs.log.Info("recording ended", attrs...)
 	}()
+}
+
+// chapter marks a product pinned on the channel's recording, if any, so that
+// a segment starts there (the product's clip). Called from the rooms.
+func (rs *recorders) chapter(channel string, _ int64) {
+	rs.mu.Lock()
+	o := rs.open[channel]
+	rs.mu.Unlock()
+	if o != nil {
+		o.rec.Chapter()
+	}
 }
 
 // closeAll closes every open recorder and waits for all closing ones (shutdown).

@@ -50,6 +50,22 @@ func Encode(dir string, secs, fps int) (ivf, ogg string, err error) {
 	return ivf, ogg, nil
 }
 
+// EncodeH264 writes secs seconds of H.264 (constrained baseline as phones
+// send it over WebRTC: no B-frames, SPS and PPS before every IDR, an IDR every
+// 2 s) as an Annex-B stream into dir, and returns its path.
+func EncodeH264(dir string, secs, fps int) (string, error) {
+	file := filepath.Join(dir, "video.h264")
+	args := []string{"-hide_banner", "-loglevel", "error", "-y",
+		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=320x240:rate=%d", fps), "-t", strconv.Itoa(secs),
+		"-c:v", "libx264", "-profile:v", "baseline", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
+		"-g", strconv.Itoa(2 * fps), "-bf", "0", "-b:v", "500k", "-x264-params", "repeat-headers=1:sliced-threads=0", "-threads", "1",
+		"-f", "h264", file}
+	if out, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("ffmpeg %v: %w\n%s", args, err, out)
+	}
+	return file, nil
+}
+
 // ProbeJSON runs ffprobe on file with args and returns its JSON output;
 // any error it prints fails tb.
 func ProbeJSON(tb testing.TB, file string, args ...string) []byte {
