@@ -376,6 +376,9 @@ type productJSON struct {
 	Product
 	PhotoURL string `json:"photo_url,omitempty"`
 	ThumbURL string `json:"thumb_url,omitempty"`
+	// Clip is the product's latest clip from a broadcast, in the products
+	// list only.
+	Clip *clipJSON `json:"clip,omitempty"`
 }
 
 func toProductJSON(p Product) productJSON {
@@ -398,9 +401,17 @@ func (a *API) listProducts(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	clips, err := a.store.ProductClips(r.Context(), ch.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	out := make([]productJSON, len(ps))
 	for i, p := range ps {
 		out[i] = toProductJSON(p)
+		if c, ok := clips[p.ID]; ok {
+			out[i].Clip = toClipJSON(c)
+		}
 	}
 	apiWriteJSON(w, http.StatusOK, map[string]any{"products": out})
 }

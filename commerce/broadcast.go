@@ -38,6 +38,7 @@ func (b Broadcast) Live() bool { return b.EndedAt.IsZero() }
 // Pin is one pin (or, with ProductID 0, unpin) of a product during a
 // broadcast: the replay's chapters.
 type Pin struct {
+	ID        int64     `json:"id"`
 	ProductID int64     `json:"product_id"`
 	PinnedAt  time.Time `json:"pinned_at"`
 }
@@ -262,7 +263,7 @@ func (s *Store) PinProduct(ctx context.Context, channelID, broadcastID, productI
 
 // Pins returns the pins of a broadcast in order.
 func (s *Store) Pins(ctx context.Context, broadcastID int64) ([]Pin, error) {
-	rows, err := s.rdb.QueryContext(ctx, s.dialect.rebind(`SELECT product_id, pinned_at FROM broadcast_pins
+	rows, err := s.rdb.QueryContext(ctx, s.dialect.rebind(`SELECT id, product_id, pinned_at FROM broadcast_pins
 WHERE broadcast_id = ? ORDER BY id`), broadcastID)
 	if err != nil {
 		return nil, fmt.Errorf("list pins: %w", err)
@@ -274,7 +275,7 @@ WHERE broadcast_id = ? ORDER BY id`), broadcastID)
 			p  Pin
 			id sql.NullInt64
 		)
-		if err := rows.Scan(&id, &p.PinnedAt); err != nil {
+		if err := rows.Scan(&p.ID, &id, &p.PinnedAt); err != nil {
 			return nil, fmt.Errorf("list pins: %w", err)
 		}
 		p.ProductID, p.PinnedAt = id.Int64, p.PinnedAt.UTC()

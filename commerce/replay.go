@@ -206,6 +206,19 @@ type replayChapterJSON struct {
 	Product   replayProductJSON `json:"product"`
 	OffsetS   float64           `json:"offset_s"`
 	DurationS float64           `json:"duration_s"`
+	Clip      *clipJSON         `json:"clip,omitempty"`
+}
+
+// clipJSON is a product clip as the API shows it.
+type clipJSON struct {
+	URL         string    `json:"url"`
+	DurationS   float64   `json:"duration_s"`
+	BroadcastID int64     `json:"broadcast_id"`
+	PinnedAt    time.Time `json:"pinned_at"`
+}
+
+func toClipJSON(c Clip) *clipJSON {
+	return &clipJSON{URL: c.URL, DurationS: float64(c.DurationMs) / 1000, BroadcastID: c.BroadcastID, PinnedAt: c.PinnedAt}
 }
 
 type replayChatJSON struct {
@@ -246,7 +259,7 @@ func replaySeconds(d time.Duration) float64 {
 // a product starts one, which lasts until the next pin or unpin, or until
 // end (seconds into the replay). An unpin starts none; a product missing
 // from products (not of this channel) neither.
-func replayChapters(pins []Pin, products map[int64]ReplayProduct, origin time.Time, end float64) []replayChapterJSON {
+func replayChapters(pins []Pin, products map[int64]ReplayProduct, clips map[int64]Clip, origin time.Time, end float64) []replayChapterJSON {
 	chapters := []replayChapterJSON{}
 	for i, pin := range pins {
 		p, ok := products[pin.ProductID]
@@ -263,12 +276,16 @@ func replayChapters(pins []Pin, products map[int64]ReplayProduct, origin time.Ti
 		if p.Deleted {
 			stock = 0 // it cannot be ordered any more
 		}
-		chapters = append(chapters, replayChapterJSON{
+		ch := replayChapterJSON{
 			Product: replayProductJSON{ID: p.ID, Name: p.Name, PriceWon: p.PriceWon,
 				PhotoURL: pj.PhotoURL, ThumbURL: pj.ThumbURL, Stock: stock},
 			OffsetS:   off,
 			DurationS: math.Round(max(next-off, 0)*1000) / 1000,
-		})
+		}
+		if c, ok := clips[pin.ID]; ok {
+			ch.Clip = toClipJSON(c)
+		}
+		chapters = append(chapters, ch)
 	}
 	return chapters
 }
@@ -344,7 +361,13 @@ func (a *API) replay(ctx context.Context, slug string, id int64, merchant bool) 
 	if err != nil {
 		return replayJSON{}, err
 	}
-	doc.Chapters = replayChapters(pins, products, origin, doc.Broadcast.DurationS)
+	clips := map[int64]Clip{}
+	if b.RecordingDeletedAt.IsZero() {
+		if clips, err = a.store.BroadcastClips(ctx, b.ID); err != nil {
+			return replayJSON{}, err
+		}
+	}
+	doc.Chapters = replayChapters(pins, products, clips, origin, doc.Broadcast.DurationS)
 
 	chat, err := a.store.ReplayChat(ctx, b.ID, ReplayChatLimit)
 	if err != nil {

@@ -3,9 +3,9 @@ package recordings
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/at-wat/ebml-go"
@@ -53,13 +53,9 @@ type Clip struct {
 // than a second, gets no clip. It returns the clips made, in specs' order.
 // A failure stops it; clips already stored stay, and a rerun replaces them.
 func MakeClips(ctx context.Context, store Store, prefix string, specs []ClipSpec) ([]Clip, error) {
-	data, err := readObject(ctx, store, prefix+"/manifest.json")
+	m, _, err := loadManifest(ctx, store, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("clips of %s: %w", prefix, err)
-	}
-	var m Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("clips of %s: manifest: %w", prefix, err)
 	}
 	if !m.Ended {
 		return nil, fmt.Errorf("clips of %s: the recording has not ended", prefix)
@@ -77,7 +73,7 @@ func MakeClips(ctx context.Context, store Store, prefix string, specs []ClipSpec
 		if n == 0 {
 			continue
 		}
-		c, err := makeClip(ctx, store, prefix, f, m, spec.Name, m.Segments[first:first+n])
+		c, err := makeClip(ctx, store, prefix, f, m, spec.Name, first, n)
 		if err != nil {
 			return clips, fmt.Errorf("clip %s of %s: %w", spec.Name, prefix, err)
 		}
@@ -122,14 +118,16 @@ func clipSegments(segs []Segment, fromMs, toMs int64) (first, n int) {
 	return first, n
 }
 
-// makeClip stores segs as one file, moved to start at zero.
-func makeClip(ctx context.Context, store Store, prefix string, f *format, m Manifest, name string, segs []Segment) (Clip, error) {
-	shift := segs[0].StartMs
+// makeClip stores the n segments of m from first as one file, moved to
+// start at zero.
+func makeClip(ctx context.Context, store Store, prefix string, f *format, m Manifest, name string, first, n int) (Clip, error) {
+	shift := m.Segments[first].StartMs
 	cm := m
-	cm.Ended, cm.Segments, cm.DurationMs = true, nil, 0
+	cm.Ended, cm.Segments, cm.DurationMs, cm.File, cm.InitSize = true, nil, 0, "", 0
 	var body []byte
-	for _, s := range segs {
-		data, err := readObject(ctx, store, prefix+"/"+s.Name)
+	for i := first; i < first+n; i++ {
+		s := m.Segments[i]
+		data, err := readSegment(ctx, store, prefix, m, i)
 		if err != nil {
 			return Clip{}, err
 		}
@@ -149,6 +147,34 @@ func makeClip(ctx context.Context, store Store, prefix string, f *format, m Mani
 		return Clip{}, err
 	}
 	return Clip{Name: name, Key: key, OffsetMs: shift, DurationMs: cm.DurationMs, Size: int64(len(init) + len(body))}, nil
+}
+
+// readSegment reads segment i of the recording under prefix that m
+// describes: its own object, or its range of the consolidated file.
+func readSegment(ctx context.Context, store Store, prefix string, m Manifest, i int) ([]byte, error) {
+	s := m.Segments[i]
+	key, off, objSize := prefix+"/"+s.Name, int64(0), s.Size
+	if m.File != "" {
+		key, off, objSize = prefix+"/"+m.File, m.segmentOffset(i), m.fileSize()
+	}
+	rc, info, err := store.Open(ctx, key, off, s.Size)
+	if err != nil {
+		return nil, fmt.Errorf("segment %s: %w", s.Name, err)
+	}
+	defer rc.Close()
+	// An object of another size than the manifest says is not what it
+	// describes: cutting it at the listed offsets would make garbage.
+	if info.Size != objSize {
+		return nil, fmt.Errorf("segment %s: %s has %d bytes, the manifest says %d", s.Name, key, info.Size, objSize)
+	}
+	data, err := io.ReadAll(rc)
+	if err == nil && int64(len(data)) != s.Size {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return nil, fmt.Errorf("segment %s: read %s: %w", s.Name, key, err)
+	}
+	return data, nil
 }
 
 // rebase moves a media segment's timestamps shiftMs earlier.

@@ -136,6 +136,28 @@ func (s *DirStore) Close() error { return s.root.Close() }
 // the new one, never part of one, and after a crash the object is there
 // whole or not at all.
 func (s *DirStore) Put(ctx context.Context, key string, data []byte) error {
+	return s.put(ctx, key, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// PutStream is Put with the content copied from r, which must yield
+// exactly size bytes: the temporary file is renamed over the key's only
+// once all of them are written and synced.
+func (s *DirStore) PutStream(ctx context.Context, key string, r io.Reader, size int64) error {
+	if size < 0 {
+		return fmt.Errorf("put %s: negative size %d", key, size)
+	}
+	return s.put(ctx, key, func(f *os.File) error {
+		_, err := io.Copy(f, newExactReader(ctx, r, size))
+		return err
+	})
+}
+
+// put writes the key's content with write into a temporary file, then
+// commits it as Put says.
+func (s *DirStore) put(ctx context.Context, key string, write func(*os.File) error) error {
 	if err := checkKey(key); err != nil {
 		return fmt.Errorf("put: %w", err)
 	}
@@ -170,7 +192,7 @@ func (s *DirStore) Put(ctx context.Context, key string, data []byte) error {
 			s.root.Remove(tmp)
 		}
 	}()
-	if _, err := f.Write(data); err != nil {
+	if err := write(f); err != nil {
 		return fmt.Errorf("put %s: write: %w", key, err)
 	}
 	if err := f.Sync(); err != nil {

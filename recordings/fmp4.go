@@ -340,8 +340,15 @@ func mp4Sidx(w *box, refs []mp4Ref) error {
 			return fmt.Errorf("sidx: segment %d size %d", i, r.size)
 		}
 		// Durations come from start and end ticks so that rounding does
-		// not accumulate along the index.
-		d := msToTicks(r.startMs+r.durationMs, mp4VideoTimescale) - msToTicks(r.startMs, mp4VideoTimescale)
+		// not accumulate along the index. A segment runs to the next one's
+		// start: players place each subsegment at the sum of those before,
+		// so a gap in the recording (a publisher that reconnected) must be
+		// in the durations, or every later segment would be indexed early.
+		end := r.startMs + r.durationMs
+		if i+1 < len(refs) {
+			end = max(end, refs[i+1].startMs)
+		}
+		d := msToTicks(end, mp4VideoTimescale) - msToTicks(r.startMs, mp4VideoTimescale)
 		if r.startMs < 0 || d < 0 || d > math.MaxUint32 {
 			return fmt.Errorf("sidx: segment %d at %d ms for %d ms", i, r.startMs, r.durationMs)
 		}

@@ -5,7 +5,8 @@ import "time"
 // Manifest describes a recording as stored: "<prefix>/manifest.json". It is
 // rewritten after every segment that reached the store, so it only ever lists
 // durable segments; a replay plays init + segments in order, and a crash
-// recovery closes a recording whose manifest is not Ended.
+// recovery closes a recording whose manifest is not Ended. Consolidate
+// turns an ended recording into one object, named by File.
 type Manifest struct {
 	Version    int    `json:"version"`
 	Container  string `json:"container"`   // "webm" (VP8) or "mp4" (H.264)
@@ -31,6 +32,27 @@ type Manifest struct {
 	// server died mid-broadcast) but by Recover at the next start: it ends
 	// with the last segment the manifest listed.
 	Recovered bool `json:"recovered,omitempty"`
+	// File, once Consolidate has run, names the one object under the prefix
+	// that holds the whole replay: the init (InitSize bytes) and then every
+	// segment, back to back. The segment objects are gone then (the init
+	// object stays), so segments are read as ranges of File; see
+	// segmentOffset. Empty while the segments are objects of their own.
+	File     string `json:"file,omitempty"`
+	InitSize int64  `json:"init_size,omitempty"`
+}
+
+// segmentOffset is where segment i starts in File.
+func (m *Manifest) segmentOffset(i int) int64 {
+	off := m.InitSize
+	for _, s := range m.Segments[:i] {
+		off += s.Size
+	}
+	return off
+}
+
+// fileSize is the size of File: init and segments.
+func (m *Manifest) fileSize() int64 {
+	return m.segmentOffset(len(m.Segments))
 }
 
 // Segment is one media segment of a Manifest.

@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 // mediaDir encodes the test media once per test binary: VP8 in IVF and
 // H.264 in Annex-B (a keyframe every 2 s), and Opus in Ogg with one 20 ms
 // packet per page, as pion's oggreader expects.
-func mediaDir(t *testing.T) string {
+func mediaDir(t testing.TB) string {
 	t.Helper()
 	testmedia.Need(t)
 	testMedia.once.Do(func() {
@@ -95,12 +95,12 @@ var testCodecs = []struct {
 // phonePackets packetizes the VP8 test media into RTP like a WebRTC
 // publisher (random initial sequence numbers and timestamps, 1200-byte MTU)
 // and interleaves both tracks in send order.
-func phonePackets(t *testing.T) []phonePacket {
+func phonePackets(t testing.TB) []phonePacket {
 	return phonePacketsOf(t, mimeVP8)
 }
 
 // phonePacketsOf is phonePackets with the video in the given codec.
-func phonePacketsOf(t *testing.T, mime string) []phonePacket {
+func phonePacketsOf(t testing.TB, mime string) []phonePacket {
 	t.Helper()
 	dir := mediaDir(t)
 	var out []phonePacket
@@ -114,7 +114,7 @@ func phonePacketsOf(t *testing.T, mime string) []phonePacket {
 	return out
 }
 
-func vp8Packets(t *testing.T, file string) []phonePacket {
+func vp8Packets(t testing.TB, file string) []phonePacket {
 	var out []phonePacket
 	f, err := os.Open(file)
 	if err != nil {
@@ -147,7 +147,7 @@ func vp8Packets(t *testing.T, file string) []phonePacket {
 // h264Packets packetizes an Annex-B stream of single-slice frames as a
 // browser does (packetization-mode 1: SPS and PPS aggregated, large NALs in
 // fragments), one frame per RTP timestamp.
-func h264Packets(t *testing.T, file string) []phonePacket {
+func h264Packets(t testing.TB, file string) []phonePacket {
 	var out []phonePacket
 	f, err := os.Open(file)
 	if err != nil {
@@ -182,7 +182,7 @@ func h264Packets(t *testing.T, file string) []phonePacket {
 	return out
 }
 
-func opusPackets(t *testing.T, file string) []phonePacket {
+func opusPackets(t testing.TB, file string) []phonePacket {
 	var out []phonePacket
 	g, err := os.Open(file)
 	if err != nil {

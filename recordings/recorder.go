@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/bits"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,6 +107,7 @@ type Recorder struct {
 	video       trackState
 	audio       trackState
 	format      *format // from the first video packet; nil before
+	resumed     *format // the stored recording's format, when resuming one (ResumeRecorder)
 	initDone    bool
 	videoBroken bool // lost video: skip to the next keyframe
 	lastPLI     time.Time
@@ -198,6 +201,50 @@ func newRecorder(store Store, prefix string, opts Options) *Recorder {
 func (r *Recorder) start() {
 	go r.run()
 	go r.up.run()
+}
+
+// ResumeRecorder continues the recording under prefix, which a previous
+// process of the server began and which was closed (by Recover after a
+// crash, or by a shutdown) while its broadcast went on. New segments follow
+// the stored ones on the same timeline, after a gap for the time the server
+// was down, so that the broadcast keeps one replay; Close ends it again.
+//
+// The publisher must come back with the recording's codec (a browser offers
+// the same one again): video in another one is dropped and counted, and
+// nothing more is recorded.
+func ResumeRecorder(ctx context.Context, store Store, prefix string, opts Options) (*Recorder, error) {
+	m, _, err := loadManifest(ctx, store, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("resume recording %s: %w", prefix, err)
+	}
+	f, err := formatOf(m.Container)
+	if err != nil || !m.Ended || m.Init == "" || len(m.Segments) == 0 || m.StartedAt.IsZero() {
+		return nil, fmt.Errorf("resume recording %s: not an ended recording with segments (%v)", prefix, err)
+	}
+	if m.File != "" {
+		// Its broadcast ended: its segments are one file now, with clips cut.
+		return nil, fmt.Errorf("resume recording %s: already finished as %s", prefix, m.File)
+	}
+	r := newRecorder(store, prefix, opts)
+	r.resumed = f
+	r.t0 = m.StartedAt
+	for _, s := range m.Segments {
+		// Numbered after the highest stored, not the count: a segment the
+		// store lost is a gap in the numbers, and a name is never reused.
+		if n, err := strconv.Atoi(strings.TrimSuffix(s.Name, f.segExt)); err == nil {
+			r.segNum = max(r.segNum, n)
+		}
+	}
+	for _, t := range []*trackState{&r.video, &r.audio} {
+		// As a track's new run: placed at arrival, after what is stored.
+		t.newRun, t.lastMs = true, m.DurationMs
+	}
+	m.Ended = false
+	r.up.format, r.up.init, r.up.initSent, r.up.manifest = f, &m, true, m
+	r.up.droppedBefore = m.DroppedSegments
+	r.start()
+	r.log.Info("recording resumed", "segments", len(m.Segments), "duration_ms", m.DurationMs)
+	return r, nil
 }
 
 // SetVideoCodec tells the recorder the MIME type of the video to come
@@ -354,6 +401,9 @@ func (r *Recorder) chooseFormat() bool {
 		mime = *m
 	}
 	f, err := formatFor(mime)
+	if err == nil && r.resumed != nil && f != r.resumed {
+		err = fmt.Errorf("the publisher came back in %s, the recording is %s", mime, r.resumed.container)
+	}
 	if err != nil {
 		if r.droppedPackets.Load() == 0 {
 			r.log.Error("video not recorded", "err", err)
@@ -505,9 +555,13 @@ func (r *Recorder) writeSample(video bool, s sample) {
 			return
 		}
 		r.initDone = true
-		m := r.format.manifest(params)
-		m.StartedAt = r.t0
-		r.up.setInit(r.format, m)
+		if r.resumed == nil {
+			m := r.format.manifest(params)
+			m.StartedAt = r.t0
+			r.up.setInit(r.format, m)
+		}
+		// A resumed recording keeps its init: an H.264 keyframe carries its
+		// parameter sets in band, so a size that changed still decodes.
 	}
 	// A keyframe a hair early (RTP clocks drift against milliseconds) still
 	// cuts: a publisher sending one every 4 s should give 4 s segments.
@@ -581,8 +635,9 @@ type uploader struct {
 	done   chan struct{}
 	err    error // set before done is closed
 
-	stored  atomic.Uint64
-	dropped atomic.Uint64
+	stored        atomic.Uint64
+	dropped       atomic.Uint64
+	droppedBefore int // by the process that began a resumed recording
 
 	mu        sync.Mutex // guards the fields below
 	format    *format
@@ -694,7 +749,7 @@ func (u *uploader) run() {
 			u.pending[0] = pendingSegment{}
 			u.pending = u.pending[1:]
 			u.inflight = ""
-			u.manifest.DroppedSegments = int(u.dropped.Load())
+			u.manifest.DroppedSegments = u.droppedBefore + int(u.dropped.Load())
 			u.mu.Unlock()
 			u.stored.Add(1)
 			u.manifest.Segments = append(u.manifest.Segments, seg.Segment)
@@ -722,7 +777,7 @@ func (u *uploader) run() {
 // manifest ended.
 func (u *uploader) finalize(f *format) error {
 	u.manifest.Ended = true
-	u.manifest.DroppedSegments = int(u.dropped.Load())
+	u.manifest.DroppedSegments = u.droppedBefore + int(u.dropped.Load())
 	if f != nil && len(u.manifest.Segments) > 0 {
 		data, err := f.buildInit(u.manifest)
 		if err == nil {

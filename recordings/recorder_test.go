@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -273,13 +274,20 @@ func TestRecorderNeverBlocks(t *testing.T) {
 // timestamps starting elsewhere, after a 2 s pause in arrival. The recording
 // goes on in the same file, the pause becoming a jump in timestamps.
 func TestRecorderReconnect(t *testing.T) {
+	for _, c := range testCodecs {
+		t.Run(c.codec, func(t *testing.T) { testRecorderReconnect(t, c.mime, c.codec, c.f) })
+	}
+}
+
+func testRecorderReconnect(t *testing.T, mime, codec string, f *format) {
 	const (
 		halfMs  = testMediaSeconds * 1000 / 2
 		pauseMs = 2000
 	)
-	pkts := phonePackets(t)
+	pkts := phonePacketsOf(t, mime)
 	store := newMemStore()
 	rec := newRecorder(store, "kim-fish/43", Options{QueueSize: len(pkts) + 1})
+	rec.SetVideoCodec(mime)
 	// Arrival times follow the media's send times, so the pause is seen as
 	// one; written from this goroutine, read on the recorder's.
 	base := time.Now()
@@ -316,11 +324,11 @@ func TestRecorderReconnect(t *testing.T) {
 	if !m.Ended || len(m.Segments) < 2 {
 		t.Fatalf("manifest = %+v", m)
 	}
-	all := bytes.Clone(store.get(t, "kim-fish/43/init.webm"))
+	all := bytes.Clone(store.get(t, "kim-fish/43/"+f.initName))
 	for _, s := range m.Segments {
 		all = append(all, store.get(t, "kim-fish/43/"+s.Name)...)
 	}
-	file, info := testmedia.ProbeBytes(t, "all.webm", all, "opus", "vp8")
+	file, info := testmedia.ProbeBytes(t, "all"+f.fileExt, all, "opus", codec)
 	dur := info.Duration
 	t.Logf("ffprobe duration %.3f s, %d segments, manifest %d ms", dur, len(m.Segments), m.DurationMs)
 	t.Logf("segments %+v", m.Segments)
@@ -351,4 +359,122 @@ func TestRecorderReconnect(t *testing.T) {
 	// Seek into the second half and decode from there, and all of it.
 	testmedia.Decode(t, file, "-ss", fmt.Sprint(want-2))
 	testmedia.Decode(t, file)
+}
+
+// TestRecorderResume records the first half of the test media, closes the
+// recording as a server shutting down does, and resumes it in a new
+// recorder for the second half, sent as a publisher reconnecting to the new
+// process would (new SSRCs, sequence numbers and timestamps) after a pause:
+// one recording, playing both halves with the pause between them.
+func TestRecorderResume(t *testing.T) {
+	for _, c := range testCodecs {
+		t.Run(c.codec, func(t *testing.T) {
+			const (
+				halfMs  = testMediaSeconds * 1000 / 2
+				pauseMs = 3000
+				prefix  = "kim-fish/48"
+			)
+			pkts := phonePacketsOf(t, c.mime)
+			store := newMemStore()
+			base := time.Now()
+			var at atomic.Int64
+			now := func() time.Time { return base.Add(time.Duration(at.Load())) }
+
+			first := newRecorder(store, prefix, Options{QueueSize: len(pkts) + 1})
+			first.now = now
+			first.start()
+			first.SetVideoCodec(c.mime)
+			i := 0
+			for ; i < len(pkts) && pkts[i].atMs < halfMs; i++ {
+				at.Store(int64(pkts[i].atMs * float64(time.Millisecond)))
+				if pkts[i].video {
+					first.WriteVideo(pkts[i].pkt)
+				} else {
+					first.WriteAudio(pkts[i].pkt)
+				}
+			}
+			if err := first.Close(testContext(t)); err != nil {
+				t.Fatal(err)
+			}
+			before := readManifest(t, store, prefix)
+
+			// Another video codec cannot continue it.
+			other := mimeVP8
+			if c.mime == mimeVP8 {
+				other = mimeH264
+			}
+			if _, err := ResumeRecorder(testContext(t), store, "kim-fish/none", Options{}); err == nil {
+				t.Errorf("resumed a recording that does not exist")
+			}
+
+			bad, err := ResumeRecorder(testContext(t), store, prefix, Options{QueueSize: len(pkts) + 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad.SetVideoCodec(other)
+			for _, p := range pkts[i:] {
+				if p.video {
+					bad.WriteVideo(p.pkt)
+				}
+			}
+			if err := bad.Close(testContext(t)); err != nil {
+				t.Fatal(err)
+			}
+			if st := bad.Stats(); st.Segments != 0 || st.DroppedPackets == 0 {
+				t.Errorf("resumed in %s: stats %+v, want its video dropped", other, st)
+			}
+			if m := readManifest(t, store, prefix); !slices.Equal(m.Segments, before.Segments) {
+				t.Errorf("resumed in %s: segments %+v, want %+v", other, m.Segments, before.Segments)
+			}
+
+			rec, err := ResumeRecorder(testContext(t), store, prefix, Options{QueueSize: len(pkts) + 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.now = now
+			rec.SetVideoCodec(c.mime)
+			rec.SetVideoCodec(other) // ignored: the first call decides
+			for ; i < len(pkts); i++ {
+				pkt := pkts[i].pkt.Clone()
+				pkt.SSRC ^= 0x5a5a5a5a
+				pkt.SequenceNumber += 20000
+				pkt.Timestamp += 0x40000000
+				at.Store(int64((pkts[i].atMs + pauseMs) * float64(time.Millisecond)))
+				if pkts[i].video {
+					rec.WriteVideo(pkt)
+				} else {
+					rec.WriteAudio(pkt)
+				}
+			}
+			if err := rec.Close(testContext(t)); err != nil {
+				t.Fatal(err)
+			}
+			m := readManifest(t, store, prefix)
+			t.Logf("before %d segments, %d ms; after %d segments, %d ms", len(before.Segments), before.DurationMs, len(m.Segments), m.DurationMs)
+			if !m.Ended || len(m.Segments) <= len(before.Segments) || !m.StartedAt.Equal(before.StartedAt) {
+				t.Fatalf("manifest %+v, want it ended with more segments than %d", m, len(before.Segments))
+			}
+			for i, s := range before.Segments {
+				if m.Segments[i] != s {
+					t.Errorf("segment %d changed: %+v, was %+v", i, m.Segments[i], s)
+				}
+			}
+			all := bytes.Clone(store.get(t, prefix+"/"+c.f.initName))
+			names := map[string]bool{}
+			for _, s := range m.Segments {
+				if names[s.Name] {
+					t.Errorf("segment name %s used twice", s.Name)
+				}
+				names[s.Name] = true
+				all = append(all, store.get(t, prefix+"/"+s.Name)...)
+			}
+			file, info := testmedia.ProbeBytes(t, "resumed"+c.f.fileExt, all, "opus", c.codec)
+			want := float64(testMediaSeconds*1000+pauseMs) / 1000
+			if seg := rec.opts.SegmentDuration.Seconds(); info.Duration < want-seg || info.Duration > want+seg {
+				t.Errorf("duration %.3f s, want %.1f s (both halves and the pause) within one segment", info.Duration, want)
+			}
+			testmedia.Decode(t, file)
+			testmedia.Decode(t, file, "-ss", fmt.Sprint(want-2))
+		})
+	}
 }

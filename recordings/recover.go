@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 )
@@ -91,12 +90,9 @@ func hasKey(keys []string, key string) bool {
 func recoverOne(ctx context.Context, store Store, prefix string, hasManifest bool, keys []string, log *slog.Logger) (bool, error) {
 	var m Manifest
 	if hasManifest {
-		data, err := readObject(ctx, store, prefix+"/manifest.json")
-		if err != nil {
+		var err error
+		if m, _, err = loadManifest(ctx, store, prefix); err != nil {
 			return false, err
-		}
-		if err := json.Unmarshal(data, &m); err != nil {
-			return false, fmt.Errorf("parse manifest: %w", err)
 		}
 		if m.Ended {
 			return false, nil
@@ -156,17 +152,4 @@ func recoverOne(ctx context.Context, store Store, prefix string, hasManifest boo
 	}
 	log.Info("unfinished recording closed", "segments", len(m.Segments), "duration_ms", m.DurationMs, "strays_deleted", strays)
 	return true, nil
-}
-
-func readObject(ctx context.Context, store Store, key string) ([]byte, error) {
-	rc, _, err := store.Open(ctx, key, 0, -1)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", key, err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(rc)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
-	return data, nil
 }

@@ -26,7 +26,7 @@ func snapshot(t *testing.T, store Store) map[string][]byte {
 	}
 	out := map[string][]byte{}
 	for _, o := range objs {
-		data, err := readObject(ctx, store, o.Key)
+		data, _, err := readReplayObject(ctx, store, o.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +48,7 @@ func storeWith(t *testing.T, store Store, objs map[string][]byte) Store {
 
 func readManifest(t *testing.T, store Store, prefix string) Manifest {
 	t.Helper()
-	data, err := readObject(context.Background(), store, prefix+"/manifest.json")
+	data, _, err := readReplayObject(context.Background(), store, prefix+"/manifest.json")
 	if err != nil {
 		t.Fatalf("manifest: %v", err)
 	}
@@ -91,7 +91,7 @@ func testRecoverCodec(t *testing.T, mime, codec string, f *format) {
 	// only at Close, so the store holds still once the manifest lists two.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		data, err := readObject(context.Background(), live, prefix+"/manifest.json")
+		data, _, err := readReplayObject(context.Background(), live, prefix+"/manifest.json")
 		var m Manifest
 		if err == nil && json.Unmarshal(data, &m) == nil && len(m.Segments) >= 2 {
 			break

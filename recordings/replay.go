@@ -30,12 +30,13 @@ type ReplayInfo struct {
 // Replays serves recordings as single playable files, with range requests so
 // players can seek: GET /replays/{slug}/{id}.webm for VP8 recordings,
 // /replays/{slug}/{id}.mp4 for H.264 ones (fragmented MP4 with an index).
-// The file is virtual: the init and the media segments listed in the
-// manifest, back to back, read from the Store by range as the client asks.
-//
-// From an S3Store too the bytes go through this server for now; handing out
-// signed URLs (S3Store.SignedURL) needs one object per replay, which the
-// segmented layout does not have yet.
+// While a recording is live, and until Consolidate has run on it, the file
+// is virtual: the init and the media segments listed in the manifest, back
+// to back, read from the Store by range as the client asks. Once
+// Consolidate has made it one object, that object is served: from a Store
+// that signs URLs (S3Store) by a redirect to a signed URL, so that the
+// bytes bypass this server; otherwise by range as before. The URL stays
+// the same throughout, so the one ReplayInfo.URL hands out keeps working.
 //
 // A Replays holds no state; it is safe for concurrent use.
 type Replays struct {
@@ -81,46 +82,73 @@ type replay struct {
 	m        Manifest
 	format   *format
 	modified time.Time // of the manifest
-	init     []byte
-	size     int64 // init + segments
+	// init is the init segment, read whole, while the segments are objects
+	// of their own; nil when file holds everything.
+	init []byte
+	// file is the key of the one object that holds the whole file (a
+	// consolidated recording, a clip), if there is one.
+	file string
+	size int64 // init + segments
 }
 
-// open reads the manifest and the init of the recording under prefix. The
-// init is read whole (it is small) because Close replaces it with one
-// carrying the duration and cues: a request must not mix the two.
 func (rp *Replays) open(ctx context.Context, prefix string) (*replay, error) {
-	m, info, err := rp.manifest(ctx, prefix)
+	r, err := openReplay(ctx, rp.store, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", prefix, err)
+	}
+	return r, nil
+}
+
+// openReplay reads the manifest and, unless the recording is consolidated,
+// the init of the recording under prefix. The init is read whole (it is
+// small) because Close replaces it with one carrying the duration and
+// cues: a request must not mix the two. A consolidated file is never
+// replaced, so it is read by range throughout.
+func openReplay(ctx context.Context, store Store, prefix string) (*replay, error) {
+	m, info, err := loadManifest(ctx, store, prefix)
 	if err != nil {
 		return nil, err
 	}
+	return replayOf(ctx, store, prefix, m, info)
+}
+
+// replayOf is openReplay with the manifest read already; info is its
+// object's.
+func replayOf(ctx context.Context, store Store, prefix string, m Manifest, info ObjectInfo) (*replay, error) {
 	if m.Init == "" || len(m.Segments) == 0 {
-		return nil, fmt.Errorf("replay %s: nothing recorded yet: %w", prefix, ErrNotExist)
+		return nil, fmt.Errorf("nothing recorded yet: %w", ErrNotExist)
 	}
 	f, err := formatOf(m.Container)
 	if err != nil {
-		return nil, fmt.Errorf("replay %s: %w", prefix, err)
+		return nil, err
 	}
-	init, _, err := readReplayObject(ctx, rp.store, prefix+"/"+m.Init)
+	r := &replay{prefix: prefix, m: m, format: f, modified: info.Modified}
+	if m.File != "" {
+		r.file, r.size = prefix+"/"+m.File, m.fileSize()
+		return r, nil
+	}
+	init, _, err := readReplayObject(ctx, store, prefix+"/"+m.Init)
 	if err != nil {
-		return nil, fmt.Errorf("replay %s: %w", prefix, err)
+		return nil, err
 	}
-	r := &replay{prefix: prefix, m: m, format: f, modified: info.Modified, init: init, size: int64(len(init))}
+	r.init, r.size = init, int64(len(init))
 	for _, s := range m.Segments {
 		r.size += s.Size
 	}
 	return r, nil
 }
 
-func (rp *Replays) manifest(ctx context.Context, prefix string) (Manifest, ObjectInfo, error) {
-	// The manifest's time stamp is when its last segment was stored: the
-	// replay's Last-Modified.
-	data, info, err := readReplayObject(ctx, rp.store, prefix+"/manifest.json")
+// loadManifest reads the manifest of the recording under prefix, and its
+// object's time stamp: when its last segment was stored, the replay's
+// Last-Modified.
+func loadManifest(ctx context.Context, store Store, prefix string) (Manifest, ObjectInfo, error) {
+	data, info, err := readReplayObject(ctx, store, prefix+"/manifest.json")
 	if err != nil {
-		return Manifest{}, ObjectInfo{}, fmt.Errorf("replay %s: %w", prefix, err)
+		return Manifest{}, ObjectInfo{}, err
 	}
 	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
-		return Manifest{}, ObjectInfo{}, fmt.Errorf("replay %s: manifest: %w", prefix, err)
+		return Manifest{}, ObjectInfo{}, fmt.Errorf("manifest of %s: %w", prefix, err)
 	}
 	return m, info, nil
 }
@@ -139,7 +167,8 @@ func readReplayObject(ctx context.Context, s Store, key string) ([]byte, ObjectI
 }
 
 // etag changes whenever the file does: a live recording grows by whole
-// segments, and ending it replaces the init.
+// segments, and ending it replaces the init. Consolidating changes where
+// the bytes are, not what they are, so it keeps the ETag.
 func (r *replay) etag() string {
 	ended := "live"
 	if r.m.Ended {
@@ -150,7 +179,8 @@ func (r *replay) etag() string {
 
 // ServeHTTP serves GET and HEAD /replays/{slug}/{file}, file being
 // "<id>.<ext>" or "<id>.<n>.<ext>" (a continuation after a restart), ext
-// being the recording's: webm or mp4.
+// being the recording's: webm or mp4. A GET of a consolidated recording
+// from a store that signs URLs is redirected to one (see Replays).
 func (rp *Replays) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	slug, file := req.PathValue("slug"), req.PathValue("file")
 	var name, ext string
@@ -171,6 +201,9 @@ func (rp *Replays) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if err != nil {
 		rp.fail(w, req, err)
+		return
+	}
+	if r.file != "" && rp.redirectSigned(w, req, r.file) {
 		return
 	}
 	h := w.Header()
@@ -236,7 +269,8 @@ func replayError(w http.ResponseWriter, req *http.Request, status int, code, ko,
 // replayReader is an io.ReadSeeker over a replay's init and segments back
 // to back. It keeps the segment being read open from the read position to
 // the segment's end, so that a sequential read costs one Store.Open per
-// segment; a Seek drops it.
+// segment; a Seek drops it. A replay in one object is read the same way,
+// as if it were a single segment.
 type replayReader struct {
 	ctx   context.Context
 	store Store
@@ -305,6 +339,18 @@ func (rr *replayReader) Read(p []byte) (int, error) {
 
 // openAt opens the segment holding file offset pos, from pos.
 func (rr *replayReader) openAt(pos int64) error {
+	if rr.r.file != "" {
+		rc, info, err := rr.store.Open(rr.ctx, rr.r.file, pos, rr.r.size-pos)
+		if err != nil {
+			return fmt.Errorf("replay %s: %w", rr.r.prefix, err)
+		}
+		if info.Size != rr.r.size {
+			rc.Close()
+			return fmt.Errorf("replay %s: %s has %d bytes, want %d", rr.r.prefix, rr.r.file, info.Size, rr.r.size)
+		}
+		rr.cur, rr.curEnd = rc, rr.r.size
+		return nil
+	}
 	start := int64(len(rr.r.init))
 	for _, s := range rr.r.m.Segments {
 		end := start + s.Size
@@ -342,9 +388,10 @@ func (rr *replayReader) Close() error {
 // ClipURL returns the URL path a clip made by MakeClips is served at.
 func ClipURL(c Clip) string { return "/replays/" + c.Key }
 
-// clipURLExpiry is how long a signed clip URL stays valid: a page showing a
-// clip is reloaded well within it.
-const clipURLExpiry = time.Hour
+// signedURLExpiry is how long a signed replay or clip URL stays valid: a
+// player fetches ranges of it for as long as the page plays it, and a page
+// is reloaded well within the hour.
+const signedURLExpiry = time.Hour
 
 // signer is a Store that can hand out URLs to its objects (S3Store).
 type signer interface {
@@ -353,8 +400,8 @@ type signer interface {
 
 // ServeClip serves GET and HEAD /replays/{slug}/{rec}/clips/{file}, a clip
 // made by MakeClips (rec: the recording's name, "<id>" or "<id>.<n>"). From
-// an object store that signs URLs it redirects there, so the bytes bypass
-// this server; otherwise it serves the object with range requests.
+// an object store that signs URLs it redirects a GET there, so the bytes
+// bypass this server; otherwise it serves the object with range requests.
 func (rp *Replays) ServeClip(w http.ResponseWriter, req *http.Request) {
 	slug, rec, file := req.PathValue("slug"), req.PathValue("rec"), req.PathValue("file")
 	name, ext, _ := strings.Cut(file, ".")
@@ -381,22 +428,10 @@ func (rp *Replays) ServeClip(w http.ResponseWriter, req *http.Request) {
 		rp.fail(w, req, err)
 		return
 	}
-	if s, ok := rp.store.(signer); ok {
-		u, err := s.SignedURL(req.Context(), key, clipURLExpiry)
-		if err != nil {
-			rp.fail(w, req, err)
-			return
-		}
-		// Cached for less than the URL lives, so a cached redirect never
-		// points at an expired one.
-		w.Header().Set("Cache-Control", fmt.Sprintf("private, max-age=%d", int(clipURLExpiry.Seconds())/2))
-		http.Redirect(w, req, u, http.StatusFound)
+	if rp.redirectSigned(w, req, key) {
 		return
 	}
-	r := &replay{
-		prefix: slug + "/" + rec + "/clips", format: f, modified: info.Modified, size: info.Size,
-		m: Manifest{Ended: true, Segments: []Segment{{Name: file, Size: info.Size}}},
-	}
+	r := &replay{prefix: key, format: f, modified: info.Modified, size: info.Size, file: key, m: Manifest{Ended: true}}
 	h := w.Header()
 	h.Set("Content-Type", f.mime)
 	h.Set("ETag", fmt.Sprintf(`"clip-%d-%d"`, info.Size, info.Modified.UnixNano()))
@@ -407,6 +442,28 @@ func (rp *Replays) ServeClip(w http.ResponseWriter, req *http.Request) {
 	if content.err != nil && req.Context().Err() == nil {
 		rp.log.Error("clip read failed", "path", req.URL.Path, "err", content.err)
 	}
+}
+
+// redirectSigned answers a GET with a redirect to a signed URL of the
+// object under key, if the store signs URLs, and reports whether it
+// answered (a signing failure is answered too, with an error). A HEAD is
+// left to the caller: S3 signs the method, so the signed GET URL refuses a
+// HEAD, and answering one here moves no bytes anyway.
+func (rp *Replays) redirectSigned(w http.ResponseWriter, req *http.Request, key string) bool {
+	s, ok := rp.store.(signer)
+	if !ok || req.Method != http.MethodGet {
+		return false
+	}
+	u, err := s.SignedURL(req.Context(), key, signedURLExpiry)
+	if err != nil {
+		rp.fail(w, req, err)
+		return true
+	}
+	// Cached for less than the URL lives, so a cached redirect never
+	// points at an expired one.
+	w.Header().Set("Cache-Control", fmt.Sprintf("private, max-age=%d", int(signedURLExpiry.Seconds())/2))
+	http.Redirect(w, req, u, http.StatusFound)
+	return true
 }
 
 func (rp *Replays) fail(w http.ResponseWriter, req *http.Request, err error) {

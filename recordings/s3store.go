@@ -83,6 +83,35 @@ func (s *S3Store) Put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// PutStream uploads the size bytes of r: in one request up to 16 MiB,
+// beyond that as a multipart upload of 16 MiB parts (minio-go holds one
+// part in memory at a time). S3 makes the object visible only when the
+// last part is in; a failed upload is aborted and leaves no object.
+func (s *S3Store) PutStream(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := checkKey(key); err != nil {
+		return fmt.Errorf("put: %w", err)
+	}
+	if size < 0 {
+		return fmt.Errorf("put %s: negative size %d", key, size)
+	}
+	// exactReader is no io.ReaderAt, which keeps minio-go on its
+	// sequential path: one part in memory, read in order.
+	er := newExactReader(ctx, r, size)
+	if size == 0 {
+		// minio-go sends an empty body without reading the stream, so it
+		// would not see one that is not empty.
+		if _, err := er.Read(nil); err != io.EOF {
+			return fmt.Errorf("put %s: %w", key, err)
+		}
+	}
+	_, err := s.client.PutObject(ctx, s.bucket, key, er, size,
+		minio.PutObjectOptions{ContentType: contentType(key)})
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, mapS3Error(err))
+	}
+	return nil
+}
+
 // contentType is what a browser fetching the object through a signed URL
 // is told it is: a player needs the right type.
 func contentType(key string) string {

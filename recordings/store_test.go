@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/dangol/dangol/internal/miniotest"
@@ -84,6 +85,7 @@ var storeContract = []struct {
 	{"Missing", testMissing},
 	{"BadKeys", testBadKeys},
 	{"ConcurrentPuts", testConcurrentPuts},
+	{"PutStream", testPutStream},
 }
 
 func mustPut(t *testing.T, s Store, key string, data []byte) {
@@ -535,5 +537,119 @@ func TestStoreS3SignedURL(t *testing.T) {
 
 	if _, err := s.SignedURL(ctx, "../x", time.Minute); !errors.Is(err, ErrBadKey) {
 		t.Errorf("signed URL for a bad key: %v, want ErrBadKey", err)
+	}
+}
+
+// chunkReader yields data at most chunk bytes a Read, then err (io.EOF if
+// nil): a stream such as a network body gives.
+type chunkReader struct {
+	data  []byte
+	chunk int
+	err   error
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), r.chunk)], r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// patterned returns n bytes that differ from one offset to the next, so
+// that a misplaced part shows.
+func patterned(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i ^ i>>8 ^ i>>16)
+	}
+	return b
+}
+
+func testPutStream(t *testing.T, s Store) {
+	sp, ok := s.(StreamPutter)
+	if !ok {
+		t.Fatalf("%T is no StreamPutter", s)
+	}
+	small := []byte("a segment, streamed")
+	// Past minio-go's 16 MiB part size, so S3Store uploads it in parts.
+	big := patterned(17<<20 + 123)
+	canceled, cancel := context.WithCancel(testContext(t))
+	cancel()
+	for i, tc := range []struct {
+		name    string
+		ctx     context.Context // nil: the test's
+		r       func() io.Reader
+		size    int64
+		want    []byte // nil: an error, and no object
+		wantBad bool   // the error wraps ErrBadKey
+	}{
+		{name: "small", r: func() io.Reader { return bytes.NewReader(small) }, size: int64(len(small)), want: small},
+		{name: "empty", r: func() io.Reader { return bytes.NewReader(nil) }, size: 0, want: []byte{}},
+		{name: "data with EOF", r: func() io.Reader { return iotest.DataErrReader(bytes.NewReader(small)) }, size: int64(len(small)), want: small},
+		{name: "small reads", r: func() io.Reader { return &chunkReader{data: big[:300<<10], chunk: 1000} }, size: 300 << 10, want: big[:300<<10]},
+		{name: "multipart", r: func() io.Reader { return &chunkReader{data: big, chunk: 64 << 10} }, size: int64(len(big)), want: big},
+		{name: "shorter than size", r: func() io.Reader { return bytes.NewReader(small) }, size: int64(len(small)) + 1},
+		{name: "longer than size", r: func() io.Reader { return bytes.NewReader(small) }, size: int64(len(small)) - 1},
+		{name: "one byte for size 0", r: func() io.Reader { return bytes.NewReader(small[:1]) }, size: 0},
+		{name: "multipart shorter than size", r: func() io.Reader { return &chunkReader{data: big, chunk: 64 << 10} }, size: int64(len(big)) + 1},
+		{name: "multipart longer than size", r: func() io.Reader { return &chunkReader{data: big, chunk: 64 << 10} }, size: int64(len(big)) - 1},
+		{name: "multipart read fails", r: func() io.Reader {
+			return &chunkReader{data: big[:len(big)-10], chunk: 64 << 10, err: errors.New("disk gone")}
+		}, size: int64(len(big))},
+		{name: "negative size", r: func() io.Reader { return bytes.NewReader(small) }, size: -1},
+		{name: "canceled", ctx: canceled, r: func() io.Reader { return bytes.NewReader(small) }, size: int64(len(small))},
+		{name: "bad key", r: func() io.Reader { return bytes.NewReader(small) }, size: int64(len(small)), wantBad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := tc.ctx
+			if ctx == nil {
+				ctx = testContext(t)
+			}
+			key := fmt.Sprintf("stream/%d/replay.webm", i)
+			if tc.wantBad {
+				key = "stream/../replay.webm"
+			}
+			err := sp.PutStream(ctx, key, tc.r(), tc.size)
+			if tc.want == nil {
+				if err == nil {
+					t.Fatalf("PutStream of %d bytes succeeded, want an error", tc.size)
+				}
+				if tc.wantBad != errors.Is(err, ErrBadKey) {
+					t.Errorf("PutStream: %v; wrapping ErrBadKey: %v, want %v", err, errors.Is(err, ErrBadKey), tc.wantBad)
+				}
+				if objs, err := s.List(testContext(t), "stream/"); err != nil || len(objs) != 0 {
+					t.Errorf("after a failed PutStream: %+v, %v; want no object", objs, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, info, err := read(t, s, key, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, tc.want) || info.Size != int64(len(tc.want)) {
+				t.Errorf("stored %d bytes (size %d), not the %d streamed", len(got), info.Size, len(tc.want))
+			}
+			if err := s.Delete(testContext(t), "stream/"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+
+	// A failed PutStream over an object leaves the old one.
+	old := []byte("the old object")
+	mustPut(t, s, "stream/keep/replay.webm", old)
+	if err := sp.PutStream(testContext(t), "stream/keep/replay.webm", &chunkReader{data: big, chunk: 64 << 10}, int64(len(big))+1); err == nil {
+		t.Fatal("PutStream of a short stream succeeded")
+	}
+	if got, _, err := read(t, s, "stream/keep/replay.webm", 0, -1); err != nil || !bytes.Equal(got, old) {
+		t.Errorf("after a failed PutStream over it the object holds %d bytes, %v; want the old %q", len(got), err, old)
 	}
 }

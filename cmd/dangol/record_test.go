@@ -36,6 +36,7 @@ type mediaPublisher struct {
 	pc           *webrtc.PeerConnection
 	location     string
 	video, audio *webrtc.TrackLocalStaticSample
+	onFrame      func(n int) // if set, called after each video frame sent, n from 1
 }
 
 func publishMedia(t *testing.T, base, slug, key string) *mediaPublisher {
@@ -211,6 +212,9 @@ func (p *mediaPublisher) send(t *testing.T, videoPath, oggPath string) time.Dura
 				t.Fatalf("write video: %v", err)
 			}
 			frames++
+			if p.onFrame != nil {
+				p.onFrame(frames)
+			}
 		case <-audio.C:
 			if !audioLeft {
 				continue
@@ -257,6 +261,14 @@ func recordBroadcast(t *testing.T, dir, slug, name string, secs int) recordedBro
 // recordBroadcastOf is recordBroadcast with video of the given MIME type (VP8 or H.264).
 func recordBroadcastOf(t *testing.T, dir, slug, name string, secs int, mime string) recordedBroadcast {
 	t.Helper()
+	return recordBroadcastWith(t, dir, slug, name, secs, mime, nil)
+}
+
+// recordBroadcastWith is recordBroadcastOf that calls live, if not nil, once the recording
+// started: it returns what to do after each video frame sent (see mediaPublisher.onFrame).
+func recordBroadcastWith(t *testing.T, dir, slug, name string, secs int, mime string,
+	live func(base string, secrets addedChannel) func(frame int)) recordedBroadcast {
+	t.Helper()
 	testmedia.Need(t)
 	tmp := t.TempDir()
 	video, ogg, err := testmedia.Encode(tmp, secs, recordTestFPS)
@@ -281,13 +293,27 @@ func recordBroadcastOf(t *testing.T, dir, slug, name string, secs int, mime stri
 	// Media before the recorder is attached is not recorded; a phone's encoder would answer
 	// the recorder's keyframe request, this file cannot.
 	waitLog(t, logs, `msg="recording started"`, 10*time.Second)
+	if live != nil {
+		pub.onFrame = live(base, secrets)
+	}
 	sent := pub.send(t, video, ogg)
 
-	req, err := http.NewRequest("DELETE", base+pub.location, nil)
+	endBroadcast(t, base, pub.location, secrets.key)
+	// Once the broadcast ended, the recording is closed, its clips cut and it is stored as
+	// one file: the last step.
+	waitLog(t, logs, `msg="recording stored as one file"`, 30*time.Second)
+	return recordedBroadcast{base: base, channel: secrets, logs: logs, stop: stop, sent: sent}
+}
+
+// endBroadcast ends a broadcast as the studio's stop button does: WHIP DELETE of the
+// publisher's session.
+func endBroadcast(t *testing.T, base, location, key string) {
+	t.Helper()
+	req, err := http.NewRequest("DELETE", base+location, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+secrets.key)
+	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -296,8 +322,6 @@ func recordBroadcastOf(t *testing.T, dir, slug, name string, secs int, mime stri
 	if resp.StatusCode/100 != 2 {
 		t.Fatalf("whip delete: status %d", resp.StatusCode)
 	}
-	waitLog(t, logs, `msg="recording ended"`, 30*time.Second)
-	return recordedBroadcast{base: base, channel: secrets, logs: logs, stop: stop, sent: sent}
 }
 
 // TestRecordBroadcast publishes real video (VP8, then H.264) and Opus from a pion peer for a
@@ -350,8 +374,8 @@ func testRecordBroadcast(t *testing.T, mime, codec, ext, manifestCodec string) {
 		t.Fatalf("run: %v", err)
 	}
 	m, all := readRecording(t, filepath.Join(dir, "recordings", slug, strconv.FormatInt(bs[0].ID, 10)), logs)
-	if !m.Ended || len(m.Segments) == 0 || m.VideoCodec != manifestCodec {
-		t.Fatalf("manifest = %+v, want an ended %s recording with segments", m, manifestCodec)
+	if !m.Ended || len(m.Segments) == 0 || m.VideoCodec != manifestCodec || m.File == "" {
+		t.Fatalf("manifest = %+v, want an ended %s recording with segments, stored as one file", m, manifestCodec)
 	}
 	file, info := testmedia.ProbeBytes(t, "replay."+ext, all, "opus", codec)
 	dur := info.Duration
@@ -375,6 +399,14 @@ func readRecording(t *testing.T, rdir string, logs fmt.Stringer) (recordings.Man
 	var m recordings.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatalf("manifest: %v", err)
+	}
+	if m.File != "" {
+		// Finished: init and segments are one file.
+		all, err := os.ReadFile(filepath.Join(rdir, m.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, all
 	}
 	all, err := os.ReadFile(filepath.Join(rdir, m.Init))
 	if err != nil {

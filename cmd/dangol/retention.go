@@ -47,7 +47,7 @@ func runRetention(ctx context.Context, store *commerce.Store, rstore recordings.
 // sweepRecordings deletes the recordings of the broadcasts that ended more
 // than their channel's retention before now: every object under
 // "<slug>/<id>/" and under its continuations "<slug>/<id>.N/" (see
-// recorders.freePrefix). Each broadcast is marked deleted in the store only
+// recorders.prefixes). Each broadcast is marked deleted in the store only
 // once its objects are gone, so a failure leaves it for the next sweep,
 // and a marked one is never tried again. It returns how many broadcasts'
 // recordings it deleted; an error for one broadcast does not stop the others.

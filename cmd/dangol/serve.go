@@ -91,6 +91,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 			log.Info("unfinished recordings closed", "closed", n)
 		}
 		recs = newRecorders(rstore, log.With("component", "recordings"))
+		recs.shop = store
 	}
 	lifecycle := newLifecycle(rooms, recs, log)
 	lifecycle.store = store
@@ -150,6 +151,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		replays := recordings.NewReplays(recs.store, log.With("component", "replays"))
 		api.Replays = replayLookup(replays, log)
 		mux.Handle("GET /replays/{slug}/{file}", replays) // GET matches HEAD too
+		mux.HandleFunc("GET /replays/{slug}/{rec}/clips/{file}", replays.ServeClip)
 	}
 	api.Routes(mux)
 	mux.HandleFunc("GET /ws/{slug}", rooms.ServeWS)
@@ -331,7 +333,7 @@ func (l *lifecycle) record(e stream.Event) {
 		}
 	case stream.BroadcastEnded:
 		if l.recs != nil {
-			l.recs.stop(e.Channel)
+			l.recs.stop(e.Channel, true)
 		}
 		err = l.rooms.BroadcastEnded(ctx, e.Channel)
 	}
@@ -354,6 +356,7 @@ func (l *lifecycle) sweep(ctx context.Context, pending map[string]bool, hasPubli
 		}
 		delete(pending, ch)
 		ectx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		id := l.liveBroadcast(ectx, ch)
 		err := l.rooms.BroadcastEnded(ectx, ch)
 		cancel()
 		if err != nil {
@@ -362,8 +365,27 @@ func (l *lifecycle) sweep(ctx context.Context, pending map[string]bool, hasPubli
 		}
 		ended++
 		l.log.Info("left-over broadcast ended: no publisher came back", "channel", ch)
+		if l.recs != nil && id != 0 {
+			l.recs.finishLeftover(ch, id)
+		}
 	}
 	return ended
+}
+
+// liveBroadcast returns the id of the channel's live broadcast in the store, or 0.
+func (l *lifecycle) liveBroadcast(ctx context.Context, channel string) int64 {
+	if l.store == nil {
+		return 0
+	}
+	ch, err := l.store.Channel(ctx, channel)
+	if err != nil {
+		return 0
+	}
+	b, err := l.store.LiveBroadcast(ctx, ch.ID)
+	if err != nil {
+		return 0
+	}
+	return b.ID
 }
 
 // send is the media server's Events hook. Events are a few per broadcast, so the buffer
@@ -410,6 +432,13 @@ func openRecordings(ctx context.Context, cfg *config) (recordings.Store, func(),
 	return dir, func() { _ = dir.Close() }, nil
 }
 
+// clipStore is what the recorders need of the commerce store: a broadcast's pins, and where
+// to record the clips cut for them.
+type clipStore interface {
+	Pins(ctx context.Context, broadcastID int64) ([]commerce.Pin, error)
+	SaveClip(ctx context.Context, pinID int64, url string, durationMs int64) error
+}
+
 // recordMedia is what the recorders need of the media server.
 type recordMedia interface {
 	Record(channel string, sink stream.MediaSink) error
@@ -426,6 +455,7 @@ type recordMedia interface {
 type recorders struct {
 	store recordings.Store
 	media recordMedia
+	shop  clipStore // nil: no clips are cut
 	log   *slog.Logger
 
 	// open is written by the lifecycle goroutine only, under mu; the rooms
@@ -445,6 +475,11 @@ type openRecording struct {
 // recorderCloseTimeout bounds the final flush and upload of one recording.
 const recorderCloseTimeout = 30 * time.Second
 
+// finishTimeout bounds finishing one recording: reading up to a minute of segments per pin
+// and storing each clip, then copying the recording into one object (an hour of broadcast is
+// about 700 MB).
+const finishTimeout = 15 * time.Minute
+
 func newRecorders(store recordings.Store, log *slog.Logger) *recorders {
 	return &recorders{store: store, log: log, open: map[string]*openRecording{}}
 }
@@ -459,13 +494,29 @@ func (rs *recorders) start(ctx context.Context, channel string, id int64) {
 			}
 			return
 		}
-		rs.stop(channel)
+		rs.stop(channel, true)
 	}
-	prefix := rs.freePrefix(ctx, fmt.Sprintf("%s/%d", channel, id))
-	rec := recordings.NewRecorder(rs.store, prefix, recordings.Options{
+	opts := recordings.Options{
 		RequestKeyframe: func() { rs.media.RequestKeyframe(channel) },
 		Logger:          rs.log,
-	})
+	}
+	last, free := rs.prefixes(ctx, fmt.Sprintf("%s/%d", channel, id))
+	var rec *recordings.Recorder
+	prefix := free
+	if last != "" {
+		// The broadcast was recorded by a previous process (it crashed, and Recover closed
+		// the recording, or it shut down) and goes on: carry on its recording, so that
+		// it keeps one replay.
+		var err error
+		if rec, err = recordings.ResumeRecorder(ctx, rs.store, last, opts); err != nil {
+			rs.log.Warn("recording not resumed, recording anew", "channel", channel, "prefix", free, "err", err)
+		} else {
+			prefix = last
+		}
+	}
+	if rec == nil {
+		rec = recordings.NewRecorder(rs.store, prefix, opts)
+	}
 	o := &openRecording{broadcast: id, prefix: prefix, rec: rec, started: time.Now()}
 	rs.mu.Lock()
 	rs.open[channel] = o
@@ -477,10 +528,10 @@ func (rs *recorders) start(ctx context.Context, channel string, id int64) {
 	rs.log.Info("recording started", "channel", channel, "prefix", prefix)
 }
 
-// freePrefix returns prefix, or, when objects are already stored under it (the broadcast
-// was carried on after a restart, or recorded again), the first of prefix.2, prefix.3, ...
-// that is free: a recording never overwrites another.
-func (rs *recorders) freePrefix(ctx context.Context, prefix string) string {
+// prefixes returns, of prefix, prefix.2, prefix.3, ..., the last that holds objects (a
+// recording of the broadcast by a previous process; "" if none) and the first that is free:
+// a new recording never overwrites another.
+func (rs *recorders) prefixes(ctx context.Context, prefix string) (last, free string) {
 	for n := 1; ; n++ {
 		p := prefix
 		if n > 1 {
@@ -489,17 +540,20 @@ func (rs *recorders) freePrefix(ctx context.Context, prefix string) string {
 		objs, err := rs.store.List(ctx, p+"/")
 		if err != nil {
 			rs.log.Warn("cannot list recordings, recording may overwrite", "prefix", p, "err", err)
-			return p
+			return last, p
 		}
 		if len(objs) == 0 {
-			return p
+			return last, p
 		}
+		last = p
 	}
 }
 
 // stop closes the channel's recorder in the background: a slow store must not hold up
-// other channels' events.
-func (rs *recorders) stop(channel string) {
+// other channels' events. When the broadcast ended, the recording is then finished (see
+// finish); when the server is only shutting down, the broadcast goes on and the next process
+// resumes its recording.
+func (rs *recorders) stop(channel string, ended bool) {
 	o := rs.open[channel]
 	if o == nil {
 		return
@@ -522,7 +576,85 @@ func (rs *recorders) stop(channel string) {
 			return
 		}
 		rs.log.Info("recording ended", attrs...)
+		if ended {
+			rs.finish(o.broadcast, o.prefix)
+		}
 	}()
+}
+
+// finish does what follows the end of a broadcast for its closed recording under prefix:
+// it cuts the product clips, then stores the recording as one file (recordings.Consolidate),
+// which an S3 bucket then serves by signed URL. Either failing leaves the recording playable.
+func (rs *recorders) finish(broadcast int64, prefix string) {
+	// Its own deadline: a long broadcast with many products has many clips to cut and many
+	// segments to copy.
+	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+	defer cancel()
+	if n, err := rs.cutClips(ctx, broadcast, prefix); err != nil {
+		rs.log.Error("product clips not all cut", "prefix", prefix, "clips", n, "err", err)
+	} else if n > 0 {
+		rs.log.Info("product clips cut", "prefix", prefix, "clips", n)
+	}
+	if err := recordings.Consolidate(ctx, rs.store, prefix); err != nil {
+		rs.log.Error("recording not stored as one file", "prefix", prefix, "err", err)
+		return
+	}
+	rs.log.Info("recording stored as one file", "prefix", prefix)
+}
+
+// finishLeftover finishes the recording of a broadcast a previous process left live and that
+// ended without its phone coming back: Recover closed its recording at start-up.
+func (rs *recorders) finishLeftover(channel string, broadcast int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), recorderCloseTimeout)
+	last, _ := rs.prefixes(ctx, fmt.Sprintf("%s/%d", channel, broadcast))
+	cancel()
+	if last == "" {
+		return
+	}
+	rs.closing.Add(1)
+	go func() {
+		defer rs.closing.Done()
+		rs.finish(broadcast, last)
+	}()
+}
+
+// cutClips cuts a clip for every product pinned during the broadcast's ended recording under
+// prefix, from its pin to the next (recordings.MakeClips), and records them with their pins.
+// It returns how many it recorded.
+func (rs *recorders) cutClips(ctx context.Context, broadcast int64, prefix string) (int, error) {
+	if rs.shop == nil {
+		return 0, nil
+	}
+	pins, err := rs.shop.Pins(ctx, broadcast)
+	if err != nil {
+		return 0, err
+	}
+	var specs []recordings.ClipSpec
+	pinOf := map[string]int64{}
+	for i, p := range pins {
+		if p.ProductID == 0 {
+			continue // an unpin
+		}
+		to := time.Now() // the last pin runs to the recording's end
+		if i+1 < len(pins) {
+			to = pins[i+1].PinnedAt
+		}
+		name := fmt.Sprintf("pin-%d", p.ID)
+		pinOf[name] = p.ID
+		specs = append(specs, recordings.ClipSpec{Name: name, From: p.PinnedAt, To: to})
+	}
+	if len(specs) == 0 {
+		return 0, nil
+	}
+	clips, err := recordings.MakeClips(ctx, rs.store, prefix, specs)
+	n := 0
+	for _, c := range clips {
+		if err := rs.shop.SaveClip(ctx, pinOf[c.Name], recordings.ClipURL(c), c.DurationMs); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, err
 }
 
 // chapter marks a product pinned on the channel's recording, if any, so that
@@ -539,7 +671,7 @@ func (rs *recorders) chapter(channel string, _ int64) {
 // closeAll closes every open recorder and waits for all closing ones (shutdown).
 func (rs *recorders) closeAll() {
 	for ch := range rs.open {
-		rs.stop(ch)
+		rs.stop(ch, false)
 	}
 	rs.closing.Wait()
 }
