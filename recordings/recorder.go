@@ -42,6 +42,8 @@ type Options struct {
 	// block.
 	RequestKeyframe func()
 	Logger          *slog.Logger
+	// Metrics, if set, counts for the operator (NewMetrics).
+	Metrics *Metrics
 }
 
 func (o *Options) defaults() {
@@ -199,6 +201,7 @@ func newRecorder(store Store, prefix string, opts Options) *Recorder {
 }
 
 func (r *Recorder) start() {
+	r.opts.Metrics.addActive(1)
 	go r.run()
 	go r.up.run()
 }
@@ -269,6 +272,7 @@ func (r *Recorder) WriteAudio(p *rtp.Packet) { r.write(p, false) }
 func (r *Recorder) write(p *rtp.Packet, video bool) {
 	if r.closed.Load() {
 		r.droppedPackets.Add(1)
+		r.opts.Metrics.lostPackets()
 		return
 	}
 	// Arrival time is taken here, not on the recorder's goroutine, so a
@@ -276,6 +280,7 @@ func (r *Recorder) write(p *rtp.Packet, video bool) {
 	select {
 	case r.in <- packetIn{pkt: p, video: video, at: r.now()}:
 	default:
+		r.opts.Metrics.lostPackets()
 		if n := r.droppedPackets.Add(1); bits.OnesCount64(n) == 1 {
 			r.log.Warn("recording queue full, dropping packets", "dropped", n)
 		}
@@ -363,6 +368,7 @@ func (r *Recorder) handle(p packetIn) {
 	}
 	if p.video && r.format == nil && !r.chooseFormat() {
 		r.droppedPackets.Add(1)
+		r.opts.Metrics.lostPackets()
 		return
 	}
 	if r.t0.IsZero() {
@@ -646,6 +652,8 @@ type uploader struct {
 	pending   []pendingSegment
 	inflight  string // name of the segment being Put, never dropped
 	finishing bool
+	reported  int  // len(pending) as last added to the pending gauge
+	exited    bool // run returned: pending is no longer reported
 
 	// owned by the upload goroutine
 	manifest Manifest
@@ -694,12 +702,24 @@ func (u *uploader) enqueue(s pendingSegment) {
 		lost = append(lost, u.pending[i].Name)
 		u.pending = append(u.pending[:i], u.pending[i+1:]...)
 	}
+	u.reportPendingLocked()
 	u.mu.Unlock()
 	if len(lost) > 0 {
+		u.opts.Metrics.lostSegments(len(lost))
 		n := u.dropped.Add(uint64(len(lost)))
 		u.log.Error("recording store is failing, dropped pending segments", "segments", lost, "dropped_total", n)
 	}
 	u.poke()
+}
+
+// reportPendingLocked brings the pending gauge to this uploader's share.
+func (u *uploader) reportPendingLocked() {
+	n := len(u.pending)
+	if u.exited {
+		n = 0
+	}
+	u.opts.Metrics.addPending(float64(n - u.reported))
+	u.reported = n
 }
 
 func (u *uploader) finish() {
@@ -713,6 +733,13 @@ func (u *uploader) abort() { u.cancel() }
 
 func (u *uploader) run() {
 	defer close(u.done)
+	defer u.opts.Metrics.addActive(-1)
+	defer func() {
+		u.mu.Lock()
+		u.exited = true
+		u.reportPendingLocked()
+		u.mu.Unlock()
+	}()
 	for {
 		u.mu.Lock()
 		f, initM, initSent := u.format, u.init, u.initSent
@@ -750,8 +777,10 @@ func (u *uploader) run() {
 			u.pending = u.pending[1:]
 			u.inflight = ""
 			u.manifest.DroppedSegments = u.droppedBefore + int(u.dropped.Load())
+			u.reportPendingLocked()
 			u.mu.Unlock()
 			u.stored.Add(1)
+			u.opts.Metrics.stored(len(seg.data))
 			u.manifest.Segments = append(u.manifest.Segments, seg.Segment)
 			u.manifest.DurationMs = seg.StartMs + seg.DurationMs
 			if err := u.putManifest(); err != nil {
@@ -807,6 +836,12 @@ func (u *uploader) putManifest() error {
 func (u *uploader) put(name string, data []byte) error {
 	key := u.key(name)
 	wait := u.opts.RetryMin
+	failing := false
+	defer func() {
+		if failing {
+			u.opts.Metrics.addFailing(-1)
+		}
+	}()
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(u.ctx, u.opts.PutTimeout)
 		err := u.store.Put(ctx, key, data)
@@ -819,6 +854,11 @@ func (u *uploader) put(name string, data []byte) error {
 		}
 		if u.ctx.Err() != nil {
 			return fmt.Errorf("put %s: %w", key, err)
+		}
+		u.opts.Metrics.putFailed()
+		if !failing {
+			failing = true
+			u.opts.Metrics.addFailing(1)
 		}
 		u.log.Error("recording store put failed, retrying", "key", key, "attempt", attempt, "retry_in", wait, "err", err)
 		t := time.NewTimer(wait)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/dangol/dangol/internal/testmedia"
 	"github.com/pion/rtp"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // memStore is a Store that keeps objects in a map: a storage double, the real
@@ -477,4 +480,84 @@ func TestRecorderResume(t *testing.T) {
 			testmedia.Decode(t, file, "-ss", fmt.Sprint(want-2))
 		})
 	}
+}
+
+// TestRecorderMetrics fails the store as a full disk does, then lets it
+// recover: the metrics show the recording failing while it does and agree
+// with the recorder's own counts at the end, and nothing is left reported.
+func TestRecorderMetrics(t *testing.T) {
+	pkts := phonePackets(t)
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failing atomic.Bool
+	failing.Store(true)
+	var failures atomic.Int32
+	secondFailure := make(chan struct{})
+	store := newMemStore()
+	store.put = func(ctx context.Context, key string) error {
+		if !failing.Load() {
+			return nil
+		}
+		if failures.Add(1) == 2 {
+			close(secondFailure) // the first failure is counted by now
+		}
+		return errors.New("write: no space left on device")
+	}
+	rec := NewRecorder(store, "full", Options{QueueSize: len(pkts) + 1, MaxPendingSegments: 2,
+		RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond, Metrics: m})
+	if got := metricValue(t, m.active); got != 1 {
+		t.Errorf("recordings_active = %v while recording, want 1", got)
+	}
+	for _, p := range pkts {
+		if p.video {
+			rec.WriteVideo(p.pkt)
+		} else {
+			rec.WriteAudio(p.pkt)
+		}
+	}
+	<-secondFailure
+	if got := metricValue(t, m.failing); got != 1 {
+		t.Errorf("recordings_store_failing = %v while the store fails, want 1", got)
+	}
+	failing.Store(false)
+	if err := rec.Close(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	st := rec.Stats()
+	t.Logf("stats %+v, %d failed puts", st, failures.Load())
+	for _, c := range []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"recordings_active", metricValue(t, m.active), 0},
+		{"recordings_store_failing", metricValue(t, m.failing), 0},
+		{"recording_segments_pending", metricValue(t, m.pending), 0},
+		{"recording_segments_total", metricValue(t, m.segments), float64(st.Segments)},
+		{"recording_segments_dropped_total", metricValue(t, m.droppedSegments), float64(st.DroppedSegments)},
+		{"recording_packets_dropped_total", metricValue(t, m.droppedPackets), float64(st.DroppedPackets)},
+		{"recording_store_errors_total", metricValue(t, m.putErrors), float64(failures.Load())},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if metricValue(t, m.bytes) <= 0 || st.Segments == 0 {
+		t.Errorf("nothing stored once the store recovered: %+v", st)
+	}
+}
+
+// metricValue reads a gauge's or counter's value.
+func metricValue(t *testing.T, c prometheus.Metric) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Gauge != nil {
+		return m.Gauge.GetValue()
+	}
+	return m.Counter.GetValue()
 }

@@ -103,6 +103,38 @@ func TestRecordClips(t *testing.T) {
 		testmedia.Decode(t, file)
 	}
 
+	// Seeking the replay to a chapter lands within a segment of it: what the replay page's
+	// chapter buttons do.
+	resp, err := http.Get(r.base + bs[0].ReplayURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: status %d, %v", bs[0].ReplayURL, resp.StatusCode, err)
+	}
+	file, _ := testmedia.ProbeBytes(t, "replay.mp4", replay, "h264", "opus")
+	const segment = 4.0 // seconds, recordings' default
+	for i, ch := range doc.Chapters {
+		var probe struct {
+			Frames []struct {
+				PTS string `json:"pts_time"`
+			} `json:"frames"`
+		}
+		out := testmedia.ProbeJSON(t, file, "-select_streams", "v", "-read_intervals", fmt.Sprintf("%.3f%%+#1", ch.OffsetS),
+			"-show_entries", "frame=pts_time", "-show_frames")
+		if err := json.Unmarshal(out, &probe); err != nil || len(probe.Frames) == 0 {
+			t.Fatalf("seek to chapter %d: %v: %s", i, err, out)
+		}
+		var at float64
+		fmt.Sscan(probe.Frames[0].PTS, &at)
+		t.Logf("chapter %d at %.3f s: the seek lands at %.3f s", i, ch.OffsetS, at)
+		if at < ch.OffsetS-segment || at > ch.OffsetS+segment {
+			t.Errorf("seek to chapter %d at %.3f s landed at %.3f s, more than a segment away", i, ch.OffsetS, at)
+		}
+	}
+
 	// The channel page's products list shows each product's clip.
 	var list struct {
 		Products []struct {

@@ -92,6 +92,9 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		}
 		recs = newRecorders(rstore, log.With("component", "recordings"))
 		recs.shop = store
+		if recs.metrics, err = recordings.NewMetrics(reg); err != nil {
+			return err
+		}
 	}
 	lifecycle := newLifecycle(rooms, recs, log)
 	lifecycle.store = store
@@ -453,10 +456,11 @@ type recordMedia interface {
 // Lifecycle: newRecorders, set media before the first event, then start and stop from the
 // lifecycle goroutine only; closeAll once no event comes any more.
 type recorders struct {
-	store recordings.Store
-	media recordMedia
-	shop  clipStore // nil: no clips are cut
-	log   *slog.Logger
+	store   recordings.Store
+	media   recordMedia
+	shop    clipStore // nil: no clips are cut
+	metrics *recordings.Metrics
+	log     *slog.Logger
 
 	// open is written by the lifecycle goroutine only, under mu; the rooms
 	// read it (chapter) under mu.
@@ -499,6 +503,7 @@ func (rs *recorders) start(ctx context.Context, channel string, id int64) {
 	opts := recordings.Options{
 		RequestKeyframe: func() { rs.media.RequestKeyframe(channel) },
 		Logger:          rs.log,
+		Metrics:         rs.metrics,
 	}
 	last, free := rs.prefixes(ctx, fmt.Sprintf("%s/%d", channel, id))
 	var rec *recordings.Recorder

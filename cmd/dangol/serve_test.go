@@ -156,6 +156,7 @@ func TestServe(t *testing.T) {
 		{name: "metrics", method: "GET", path: "/metrics", wantStatus: 200, wantType: "text/plain", wantBody: []string{
 			"dangol_publishers ", "dangol_viewers ", "dangol_nacks_served_total ",
 			"dangol_keyframe_requests_total ", "process_cpu_seconds_total ", "go_goroutines ",
+			"dangol_recordings_active ", "dangol_recordings_store_failing ",
 		}},
 		{name: "watch page", method: "GET", path: "/c/" + slug, wantStatus: 200, wantType: "text/html", wantBody: []string{"<html"}},
 		{name: "studio page", method: "GET", path: "/studio?c=" + slug, wantStatus: 200, wantType: "text/html", wantBody: []string{"<html"}},
