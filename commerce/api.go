@@ -990,6 +990,9 @@ type broadcastJSON struct {
 	// Set when the channel's retention deleted the recording: the replay
 	// is gone.
 	RecordingDeletedAt *time.Time `json:"recording_deleted_at,omitempty"`
+	// As the replay's sales summary counts them (Store.SalesTotals).
+	Orders     int64 `json:"orders"`
+	RevenueWon int64 `json:"revenue_won"`
 }
 
 func (a *API) listBroadcasts(w http.ResponseWriter, r *http.Request, ch Channel) {
@@ -1007,9 +1010,19 @@ func (a *API) listBroadcasts(w http.ResponseWriter, r *http.Request, ch Channel)
 		a.fail(w, r, err)
 		return
 	}
+	ids := make([]int64, len(bs))
+	for i, b := range bs {
+		ids[i] = b.ID
+	}
+	totals, err := a.store.SalesTotals(r.Context(), ids)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	out := make([]broadcastJSON, len(bs))
 	for i, b := range bs {
-		out[i] = broadcastJSON{Broadcast: b, Live: b.Live()}
+		sales := totals[b.ID]
+		out[i] = broadcastJSON{Broadcast: b, Live: b.Live(), Orders: sales.Orders, RevenueWon: sales.RevenueWon}
 		if !b.Live() {
 			t := b.EndedAt
 			out[i].EndedAt = &t

@@ -22,6 +22,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 )
 
@@ -731,9 +732,59 @@ func testAPIBroadcasts(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.s.StartBroadcast(ctx, e.other.ID, "남의 방송", false); err != nil {
+	ob, err := e.s.StartBroadcast(ctx, e.other.ID, "남의 방송", false)
+	if err != nil {
 		t.Fatal(err)
 	}
+
+	// b2 sells 2 × 5000 less a 1000 coupon, and 5000 from its replay; a
+	// cancelled and a rejected order, and the other stall's order, do not count.
+	p, err := e.s.CreateProduct(ctx, e.ch.ID, ProductInput{Name: "고등어", PriceWon: 5000, Stock: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := e.s.CreateViewer(ctx, e.ch.ID, "민수")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.s.DropCoupon(ctx, "drop-1", e.ch.ID, b2.ID, CouponInput{Title: "천 원 할인", DiscountWon: 1000, Quantity: 5, ExpiresIn: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.ClaimCoupon(ctx, "claim-1", v.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	place := func(cmd string, qty int, couponID int64) Order {
+		t.Helper()
+		o, err := e.s.PlaceOrder(ctx, cmd, v.ID, OrderInput{BroadcastID: b2.ID, Items: []ItemInput{{p.ID, qty}}, CouponID: couponID, Buyer: Buyer{Name: "박영희", Phone: "010-1234-5678"}})
+		if err != nil {
+			t.Fatalf("PlaceOrder: %v", err)
+		}
+		return o
+	}
+	place("order-1", 2, c.ID)
+	if _, err := e.s.CancelOrder(ctx, "cancel-1", v.ID, place("order-2", 3, 0).ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.SetOrderStatus(ctx, "reject-1", e.ch.ID, place("order-3", 4, 0).ID, StatusRejected); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do(t, apiReq{method: "POST", path: fmt.Sprintf("/api/channels/kim-fish/broadcasts/%d/orders", b2.ID), ctype: "application/json",
+		body: fmt.Appendf(nil, `{"items": [{"product_id": %d, "qty": 1}], "buyer": {"name": "박영희", "phone": "010-1234-5678"}}`, p.ID)}); r.status != http.StatusCreated {
+		t.Fatalf("replay order: %d %s", r.status, r.body)
+	}
+	op, err := e.s.CreateProduct(ctx, e.other.ID, ProductInput{Name: "배추", PriceWon: 3000, Stock: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ov, _, err := e.s.CreateViewer(ctx, e.other.ID, "철수")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.PlaceOrder(ctx, "order-4", ov.ID, OrderInput{BroadcastID: ob.ID, Items: []ItemInput{{op.ID, 1}}, Buyer: Buyer{Name: "박영희", Phone: "010-1234-5678"}}); err != nil {
+		t.Fatal(err)
+	}
+
 	r := e.do(t, apiReq{method: "GET", path: "/api/channels/kim-fish/broadcasts", auth: "Bearer " + e.studio})
 	var out struct {
 		Broadcasts []map[string]any
@@ -748,6 +799,21 @@ func testAPIBroadcasts(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	}
 	if ended["id"] != float64(b1.ID) || ended["live"] != false || ended["ended_at"] == nil || ended["practice"] != true {
 		t.Errorf("ended %v", ended)
+	}
+	sales := []struct {
+		name               string
+		got                map[string]any
+		orders, revenueWon float64
+	}{
+		{"with orders", live, 2, 9000 + 5000},
+		{"without orders", ended, 0, 0},
+	}
+	for _, tt := range sales {
+		orders, ok1 := tt.got["orders"]
+		revenue, ok2 := tt.got["revenue_won"]
+		if !ok1 || !ok2 || orders != tt.orders || revenue != tt.revenueWon {
+			t.Errorf("%s: orders %v, revenue_won %v; want %v, %v", tt.name, orders, revenue, tt.orders, tt.revenueWon)
+		}
 	}
 	if _, ok := ended["replay_url"]; ok {
 		t.Errorf("replay_url without replays wired: %v", ended)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -119,18 +120,67 @@ WHERE broadcast_id = ? AND hidden = ? ORDER BY id DESC LIMIT ?`), broadcastID, f
 	return ms, nil
 }
 
+// SalesTotal is how many orders a broadcast took and what they came to,
+// counted as in BroadcastSales: orders placed live or from its replay,
+// leaving out those cancelled or rejected, RevenueWon after coupon
+// discounts.
+type SalesTotal struct {
+	Orders     int64
+	RevenueWon int64
+}
+
+// SalesTotals returns the SalesTotal of each of the broadcasts, by id; a
+// broadcast without orders (or an unknown id) has none in the map, which
+// reads as the zero SalesTotal. It is one query however many broadcasts
+// are asked for, so that a page of the broadcasts listing costs one round
+// trip rather than one per broadcast; orders_broadcast serves it.
+func (s *Store) SalesTotals(ctx context.Context, broadcastIDs []int64) (map[int64]SalesTotal, error) {
+	totals := make(map[int64]SalesTotal, len(broadcastIDs))
+	if len(broadcastIDs) == 0 {
+		return totals, nil
+	}
+	args := make([]any, 0, len(broadcastIDs)+2)
+	for _, id := range broadcastIDs {
+		args = append(args, id)
+	}
+	args = append(args, StatusCancelled, StatusRejected)
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(broadcastIDs)), ", ")
+	// SUM of a BIGINT is a NUMERIC on PostgreSQL: cast it back.
+	rows, err := s.rdb.QueryContext(ctx, s.dialect.rebind(`SELECT broadcast_id, COUNT(*), CAST(COALESCE(SUM(total_won), 0) AS BIGINT)
+FROM orders WHERE broadcast_id IN (`+marks+`) AND status NOT IN (?, ?)
+GROUP BY broadcast_id`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sales totals: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id int64
+			t  SalesTotal
+		)
+		if err := rows.Scan(&id, &t.Orders, &t.RevenueWon); err != nil {
+			return nil, fmt.Errorf("sales totals: %w", err)
+		}
+		totals[id] = t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sales totals: %w", err)
+	}
+	return totals, nil
+}
+
 // Sales sums up the orders and coupons of a broadcast. Its three queries
 // do not share one snapshot: an order placed while they run can show in
 // one sum and not in another, which a replay page can live with.
 func (s *Store) Sales(ctx context.Context, broadcastID int64) (BroadcastSales, error) {
 	sales := BroadcastSales{Products: []ProductSales{}, Coupons: []CouponUse{}}
-	// SUM of a BIGINT is a NUMERIC on PostgreSQL: cast it back.
-	err := s.rdb.QueryRowContext(ctx, s.dialect.rebind(`SELECT COUNT(*), CAST(COALESCE(SUM(total_won), 0) AS BIGINT)
-FROM orders WHERE broadcast_id = ? AND status NOT IN (?, ?)`),
-		broadcastID, StatusCancelled, StatusRejected).Scan(&sales.Orders, &sales.RevenueWon)
+	// The same sums as the broadcasts listing's, so that the two never
+	// disagree on what counts as a sale.
+	totals, err := s.SalesTotals(ctx, []int64{broadcastID})
 	if err != nil {
 		return BroadcastSales{}, fmt.Errorf("broadcast sales: %w", err)
 	}
+	sales.Orders, sales.RevenueWon = totals[broadcastID].Orders, totals[broadcastID].RevenueWon
 
 	rows, err := s.rdb.QueryContext(ctx, s.dialect.rebind(`SELECT i.product_id, p.name,
 CAST(SUM(i.qty) AS BIGINT), CAST(SUM(i.qty * i.unit_price_won) AS BIGINT)

@@ -141,6 +141,7 @@ func testRoomContract(t *testing.T, newDB func(t *testing.T) storeOpener) {
 		{"reopen keeps the room", testReopenRoom},
 		{"viewer stats", testViewerStats},
 		{"clips", testClips},
+		{"sales totals", testSalesTotals},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
