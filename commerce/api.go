@@ -986,6 +986,7 @@ type broadcastJSON struct {
 	// Set when a recording exists; a live broadcast's replay is what is
 	// recorded so far.
 	ReplayURL string  `json:"replay_url,omitempty"`
+	HLSURL    string  `json:"replay_hls_url,omitempty"` // MP4 recordings: the same as HLS, for iPhones
 	DurationS float64 `json:"duration_s,omitempty"`
 	// Set when the channel's retention deleted the recording: the replay
 	// is gone.
@@ -1032,7 +1033,7 @@ func (a *API) listBroadcasts(w http.ResponseWriter, r *http.Request, ch Channel)
 			out[i].RecordingDeletedAt = &t
 		} else if a.Replays != nil {
 			if info, ok := a.Replays(r.Context(), ch.Slug, b.ID); ok {
-				out[i].ReplayURL, out[i].DurationS = info.URL, info.DurationS
+				out[i].ReplayURL, out[i].HLSURL, out[i].DurationS = info.URL, info.HLSURL, info.DurationS
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 // ReplayInfo is what API.Replays tells of the recording of a broadcast.
 type ReplayInfo struct {
 	URL       string    // URL path of the playable file
+	HLSURL    string    // URL path of its HLS playlist, for an MP4 recording; "" otherwise
 	DurationS float64   // of what is recorded so far, in seconds
 	StartedAt time.Time // wall-clock time of the recording's first frame: offset 0; zero if unknown
 }
@@ -239,6 +240,7 @@ type replayBroadcastJSON struct {
 	EndedAt   *time.Time `json:"ended_at"` // null while live
 	DurationS float64    `json:"duration_s"`
 	ReplayURL string     `json:"replay_url,omitempty"` // absent without a recording
+	HLSURL    string     `json:"replay_hls_url,omitempty"`
 	// Set when the channel's retention deleted the recording.
 	RecordingDeletedAt *time.Time `json:"recording_deleted_at,omitempty"`
 }
@@ -396,7 +398,7 @@ func (a *API) replay(ctx context.Context, slug string, id int64, merchant bool) 
 		doc.Broadcast.RecordingDeletedAt = &b.RecordingDeletedAt
 	} else if a.Replays != nil {
 		if info, ok := a.Replays(ctx, ch.Slug, b.ID); ok {
-			doc.Broadcast.ReplayURL, doc.Broadcast.DurationS = info.URL, info.DurationS
+			doc.Broadcast.ReplayURL, doc.Broadcast.HLSURL, doc.Broadcast.DurationS = info.URL, info.HLSURL, info.DurationS
 			if !info.StartedAt.IsZero() {
 				origin = info.StartedAt
 			}

@@ -18,6 +18,7 @@ import (
 // ReplayInfo describes the replay of one broadcast.
 type ReplayInfo struct {
 	URL      string        // path of the playable file: "/replays/<slug>/<id>.webm" or ".mp4"
+	HLSURL   string        // path of an MP4 recording's HLS playlist, "/replays/<slug>/<id>.m3u8"; "" for WebM
 	Duration time.Duration // of what is stored so far
 	Ended    bool          // false while the broadcast is still recorded
 	Size     int64         // bytes of the whole file
@@ -67,13 +68,17 @@ func (rp *Replays) Info(ctx context.Context, slug string, id int64) (ReplayInfo,
 	if err != nil {
 		return ReplayInfo{}, err
 	}
-	return ReplayInfo{
+	info := ReplayInfo{
 		URL:       replayPath(slug, name, r.format),
 		Duration:  time.Duration(r.m.DurationMs) * time.Millisecond,
 		Ended:     r.m.Ended,
 		Size:      r.size,
 		StartedAt: r.m.StartedAt,
-	}, nil
+	}
+	if r.format == mp4Format {
+		info.HLSURL = "/replays/" + slug + "/" + name + ".m3u8"
+	}
+	return info, nil
 }
 
 // replay is one recording, as read at the start of a request.
@@ -178,8 +183,9 @@ func (r *replay) etag() string {
 }
 
 // ServeHTTP serves GET and HEAD /replays/{slug}/{file}, file being
-// "<id>.<ext>" or "<id>.<n>.<ext>" (a continuation after a restart), ext
-// being the recording's: webm or mp4. A GET of a consolidated recording
+// "<id>.<ext>" or "<id>.<n>.<ext>" (a recording begun anew after a restart),
+// ext being the recording's: webm or mp4; or "<id>.m3u8", the HLS playlist
+// of an MP4 recording (hls.go). A GET of a consolidated recording
 // from a store that signs URLs is redirected to one (see Replays).
 func (rp *Replays) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	slug, file := req.PathValue("slug"), req.PathValue("file")
@@ -192,6 +198,10 @@ func (rp *Replays) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r, err := rp.open(req.Context(), slug+"/"+name)
+	if err == nil && ext == ".m3u8" {
+		rp.serveHLS(w, req, r, name)
+		return
+	}
 	if err == nil && ext != r.format.fileExt {
 		err = fmt.Errorf("replay %s is %s, not %s: %w", name, r.format.fileExt, ext, ErrNotExist)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,7 +104,7 @@ func TestReplayMP4(t *testing.T) {
 	srv := replayServer(t, store)
 
 	info, err := NewReplays(store, nil).Info(testContext(t), "kim-fish", 44)
-	if err != nil || info.URL != "/replays/kim-fish/44.mp4" || info.Size != int64(len(all)) || !info.Ended {
+	if err != nil || info.URL != "/replays/kim-fish/44.mp4" || info.HLSURL != "/replays/kim-fish/44.m3u8" || info.Size != int64(len(all)) || !info.Ended {
 		t.Fatalf("Info = %+v, %v; want /replays/kim-fish/44.mp4, ended, %d bytes", info, err, len(all))
 	}
 	resp, body := get(t, "GET", srv.URL+info.URL)
@@ -306,5 +307,44 @@ func TestReplayLive(t *testing.T) {
 	info, err := NewReplays(store, nil).Info(ctx, "kim-fish", 50)
 	if err != nil || info.Ended || info.Size != int64(len(want)) {
 		t.Errorf("Info = %+v, %v; want not ended, %d bytes", info, err, len(want))
+	}
+}
+
+// TestReplayHLS plays an MP4 recording through its HLS playlist, as an
+// iPhone would: while it is still the init and segments, and once it is one
+// object (from MinIO, by the signed URL the file redirects to).
+func TestReplayHLS(t *testing.T) {
+	for _, b := range storeBackends {
+		t.Run(b.name, func(t *testing.T) {
+			store := b.open(t)
+			recordTestBroadcastOf(t, store, "kim-fish/49", mimeH264)
+			recordTestBroadcastOf(t, store, "kim-fish/50", mimeVP8)
+			srv := replayServer(t, store)
+			for _, consolidated := range []bool{false, true} {
+				if consolidated {
+					if err := Consolidate(testContext(t), store, "kim-fish/49"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				resp, body := get(t, "GET", srv.URL+"/replays/kim-fish/49.m3u8")
+				if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/vnd.apple.mpegurl" ||
+					!strings.HasPrefix(string(body), "#EXTM3U\n") || !strings.Contains(string(body), "#EXT-X-ENDLIST") {
+					t.Fatalf("playlist (consolidated %v): status %d, %s:\n%s", consolidated, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+				}
+				url := srv.URL + "/replays/kim-fish/49.m3u8"
+				info := testmedia.Probe(t, url)
+				t.Logf("consolidated %v: %v, %.3f s", consolidated, info.Codecs, info.Duration)
+				if !slices.Equal(info.Codecs, []string{"h264", "opus"}) || info.Duration < testMediaSeconds-4 || info.Duration > testMediaSeconds+4 {
+					t.Errorf("HLS (consolidated %v): %v, %.3f s; want h264 and opus, %d s within a segment", consolidated, info.Codecs, info.Duration, testMediaSeconds)
+				}
+				// Without reusing connections: ffmpeg complains when a redirect
+				// to the bucket moves a kept-alive connection to another host.
+				testmedia.Decode(t, url, "-http_persistent", "0")
+			}
+			// WebM does not go in HLS.
+			if resp, _ := get(t, "GET", srv.URL+"/replays/kim-fish/50.m3u8"); resp.StatusCode != http.StatusNotFound {
+				t.Errorf("playlist of a WebM recording: status %d, want 404", resp.StatusCode)
+			}
+		})
 	}
 }

@@ -362,6 +362,7 @@ func testRecordBroadcast(t *testing.T, mime, codec, ext, manifestCodec string) {
 	var doc struct {
 		Broadcast struct {
 			ReplayURL string  `json:"replay_url"`
+			HLSURL    string  `json:"replay_hls_url"`
 			DurationS float64 `json:"duration_s"`
 		} `json:"broadcast"`
 	}
@@ -369,6 +370,16 @@ func testRecordBroadcast(t *testing.T, mime, codec, ext, manifestCodec string) {
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusOK || doc.Broadcast.ReplayURL != bs[0].ReplayURL || doc.Broadcast.DurationS <= 0 {
 		t.Errorf("replay document: status %d, %+v, %v; want replay_url %q and a duration", resp.StatusCode, doc.Broadcast, err, bs[0].ReplayURL)
+	}
+	// An MP4 recording is also an HLS playlist, for iPhones.
+	if ext != "mp4" {
+		if doc.Broadcast.HLSURL != "" {
+			t.Errorf("replay_hls_url %q for a %s recording", doc.Broadcast.HLSURL, ext)
+		}
+	} else if want := fmt.Sprintf("/replays/%s/%d.m3u8", slug, bs[0].ID); doc.Broadcast.HLSURL != want {
+		t.Errorf("replay_hls_url %q, want %q", doc.Broadcast.HLSURL, want)
+	} else if info := testmedia.Probe(t, base+doc.Broadcast.HLSURL); !slices.Equal(info.Codecs, []string{"h264", "opus"}) {
+		t.Errorf("HLS streams %v, want h264 and opus", info.Codecs)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)

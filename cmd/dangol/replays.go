@@ -23,6 +23,6 @@ func replayLookup(replays *recordings.Replays, log *slog.Logger) func(ctx contex
 		}
 		// StartedAt lets the replay document place chapters and chat on
 		// the recording's timeline rather than the broadcast's.
-		return commerce.ReplayInfo{URL: info.URL, DurationS: info.Duration.Seconds(), StartedAt: info.StartedAt}, true
+		return commerce.ReplayInfo{URL: info.URL, HLSURL: info.HLSURL, DurationS: info.Duration.Seconds(), StartedAt: info.StartedAt}, true
 	}
 }
