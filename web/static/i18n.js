@@ -2,6 +2,12 @@
 // Texts of the pages, Korean first, with English. The language comes from
 // the browser, can be switched with a button and is remembered.
 
+// Each page's texts live in a file of their own, so that the pages can grow
+// apart; all are merged here, so that every page can show any text and one
+// check covers them all (testdata/static.test.js).
+import { studioTexts } from './texts-studio.js';
+import { watchTexts } from './texts-watch.js';
+
 /** @typedef {'ko' | 'en'} Lang */
 
 /** @type {readonly Lang[]} */
@@ -17,40 +23,6 @@ export const texts = {
   ko: {
     'lang.switch': 'English',
     'lang.switchLabel': '영어로 보기 (English)',
-
-    'watch.title': '단골 라이브',
-    'watch.connecting': '연결 중…',
-    'watch.notLive': '방송 준비 중',
-    'watch.notLiveHint': '방송이 시작되면 바로 보여드릴게요.',
-    'watch.full': '지금은 시청자가 너무 많아요',
-    'watch.fullHint': '잠시 후 다시 연결할게요.',
-    'watch.reconnecting': '다시 연결 중…',
-    'watch.notFound': '이 방송을 찾을 수 없어요',
-    'watch.notFoundHint': 'QR 코드나 링크를 다시 확인해 주세요.',
-    'watch.noWebRTC': '이 브라우저에서는 방송을 볼 수 없어요',
-    'watch.noWebRTCHint': '크롬이나 사파리로 열어 주세요.',
-    'watch.retryIn': '{seconds}초 후 다시 시도해요',
-    'watch.unmute': '소리 켜기',
-    'watch.unmuteLabel': '소리 켜기',
-
-    'studio.title': '단골 스튜디오',
-    'studio.goLive': '방송 시작',
-    'studio.end': '방송 종료',
-    'studio.live': '방송 중',
-    'studio.starting': '방송 시작하는 중…',
-    'studio.reconnecting': '다시 연결 중…',
-    'studio.reconnectingHint': '방송은 끊기지 않았어요. 잠시만 기다려 주세요.',
-    'studio.ended': '방송이 끝났어요. 수고하셨어요!',
-    'studio.switchCamera': '카메라 바꾸기',
-    'studio.cameraBack': '뒤 카메라',
-    'studio.cameraFront': '앞 카메라',
-    'studio.confirmTitle': '방송을 끝낼까요?',
-    'studio.confirmYes': '네, 끝낼게요',
-    'studio.confirmNo': '아니요, 계속할게요',
-    'studio.channel': '채널: {slug}',
-    'studio.noLink': '스튜디오 링크로 열어 주세요',
-    'studio.noLinkHint': '도우미에게 받은 링크나 QR 코드를 눌러 주세요.',
-    'studio.cameraStarting': '카메라 켜는 중…',
 
     'error.unauthorized': '링크가 만료되었어요. 도우미에게 새 링크를 받으세요.',
     'error.notFound': '가게 채널을 찾을 수 없어요. 도우미에게 물어보세요.',
@@ -68,40 +40,6 @@ export const texts = {
     'lang.switch': '한국어',
     'lang.switchLabel': '한국어로 보기 (Korean)',
 
-    'watch.title': 'Dangol Live',
-    'watch.connecting': 'Connecting…',
-    'watch.notLive': 'Not live yet',
-    'watch.notLiveHint': 'The video starts as soon as the shop goes live.',
-    'watch.full': 'Too many viewers right now',
-    'watch.fullHint': 'We will try again in a moment.',
-    'watch.reconnecting': 'Reconnecting…',
-    'watch.notFound': 'This broadcast was not found',
-    'watch.notFoundHint': 'Please check the QR code or the link.',
-    'watch.noWebRTC': 'This browser cannot play the broadcast',
-    'watch.noWebRTCHint': 'Please open it in Chrome or Safari.',
-    'watch.retryIn': 'Trying again in {seconds} s',
-    'watch.unmute': 'Tap for sound',
-    'watch.unmuteLabel': 'Turn the sound on',
-
-    'studio.title': 'Dangol Studio',
-    'studio.goLive': 'Go live',
-    'studio.end': 'End',
-    'studio.live': 'LIVE',
-    'studio.starting': 'Going live…',
-    'studio.reconnecting': 'Reconnecting…',
-    'studio.reconnectingHint': 'Your broadcast has not ended. Please wait a moment.',
-    'studio.ended': 'The broadcast has ended. Well done!',
-    'studio.switchCamera': 'Switch camera',
-    'studio.cameraBack': 'Back camera',
-    'studio.cameraFront': 'Front camera',
-    'studio.confirmTitle': 'End the broadcast?',
-    'studio.confirmYes': 'Yes, end it',
-    'studio.confirmNo': 'No, keep going',
-    'studio.channel': 'Channel: {slug}',
-    'studio.noLink': 'Please open your studio link',
-    'studio.noLinkHint': 'Tap the link or QR code your helper gave you.',
-    'studio.cameraStarting': 'Turning the camera on…',
-
     'error.unauthorized': 'This link no longer works. Ask your helper for a new one.',
     'error.notFound': 'We cannot find this shop\'s channel. Ask your helper.',
     'error.busy': 'This shop is already live from another phone.',
@@ -115,6 +53,10 @@ export const texts = {
     'error.generic': 'Something went wrong. Please tap again.',
   },
 };
+
+for (const l of langs) {
+  Object.assign(texts[l], watchTexts[l], studioTexts[l]);
+}
 
 /**
  * Picks the language from the browser's preferences: the first of them that
