@@ -19,9 +19,10 @@ import (
 	"github.com/dangol/dangol/internal/lang"
 )
 
-// API is the merchant REST API: a channel's products, orders and
-// broadcasts, under /api/channels/{slug}/, and the product photos under
-// /photos/. It is documented in docs/api.md.
+// API is the merchant REST API: a channel's profile, schedule, products,
+// orders and broadcasts, under /api/channels/{slug}/, the PIN login at
+// /api/login, and the photos under /photos/. It is documented in
+// docs/api.md.
 //
 // Requests that change or reveal the stall's business carry the channel's
 // stream key or studio token as "Authorization: Bearer ...". Reading the
@@ -30,7 +31,8 @@ import (
 // sales summary, which only the merchant gets.
 //
 // An API holds no state of its own beyond a bound on concurrent photo
-// processing; it is safe for concurrent use and needs no closing.
+// processing and the count of recent wrong PINs (pinLimiter); it is safe
+// for concurrent use and needs no closing.
 type API struct {
 	store  *Store
 	photos PhotoStore
@@ -40,7 +42,9 @@ type API struct {
 	photoSlots chan struct{}
 	// csvPage is how many orders the CSV export reads at once; tests lower it.
 	csvPage int
-	mux     *http.ServeMux // the routes, for ServeHTTP
+	// logins limits PIN attempts per channel (POST /api/login).
+	logins *pinLimiter
+	mux    *http.ServeMux // the routes, for ServeHTTP
 
 	// Replays, if set, finds the recording of a broadcast for the
 	// broadcasts listing and the replay document: the URL path of its
@@ -68,7 +72,7 @@ func NewAPI(store *Store, photos PhotoStore, log *slog.Logger) *API {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &API{store: store, photos: photos, log: log.With("component", "api"), photoSlots: make(chan struct{}, 2), csvPage: 500}
+	a := &API{store: store, photos: photos, log: log.With("component", "api"), photoSlots: make(chan struct{}, 2), csvPage: 500, logins: newPINLimiter()}
 	a.mux = http.NewServeMux()
 	a.Routes(a.mux)
 	return a
@@ -77,6 +81,15 @@ func NewAPI(store *Store, photos PhotoStore, log *slog.Logger) *API {
 // Routes registers the API's handlers on mux.
 func (a *API) Routes(mux *http.ServeMux) {
 	const ch = "/api/channels/{slug}"
+	mux.HandleFunc("GET "+ch, a.getChannel) // public: the channel page
+	mux.HandleFunc("PATCH "+ch, a.merchant(a.patchChannel))
+	mux.HandleFunc("PUT "+ch+"/photo", a.merchant(a.putChannelPhoto))
+	mux.HandleFunc("POST "+ch+"/photo", a.merchant(a.putChannelPhoto))
+	mux.HandleFunc("DELETE "+ch+"/photo", a.merchant(a.deleteChannelPhoto))
+	mux.HandleFunc("GET "+ch+"/schedule", a.getSchedule) // public: the channel page
+	mux.HandleFunc("POST "+ch+"/schedule", a.merchant(a.postSchedule))
+	mux.HandleFunc("DELETE "+ch+"/schedule/{id}", a.merchant(a.deleteSchedule))
+	mux.HandleFunc("POST /api/login", a.login)
 	mux.HandleFunc("GET "+ch+"/products", a.listProducts)
 	mux.HandleFunc("POST "+ch+"/products", a.merchant(a.createProduct))
 	mux.HandleFunc("GET "+ch+"/products/{id}", a.getProduct)
@@ -88,6 +101,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+ch+"/orders", a.merchant(a.listOrders))
 	mux.HandleFunc("GET "+ch+"/orders/{id}", a.merchant(a.getOrder))
 	mux.HandleFunc("GET "+ch+"/broadcasts", a.merchant(a.listBroadcasts))
+	mux.HandleFunc("GET "+ch+"/replays", a.listReplays)                      // public: the channel page's
 	mux.HandleFunc("GET "+ch+"/broadcasts/{id}/replay", a.getReplay)         // public: see getReplay
 	mux.HandleFunc("POST "+ch+"/broadcasts/{id}/orders", a.placeReplayOrder) // public, as the replay page
 	mux.HandleFunc("GET "+ch+"/settings", a.merchant(a.getSettings))
@@ -464,7 +478,7 @@ func (a *API) createProduct(w http.ResponseWriter, r *http.Request, ch Channel) 
 		in.Description = *f.Description
 	}
 	if photo != nil {
-		if in.PhotoKey, err = a.savePhoto(r.Context(), ch.ID, photo); err != nil {
+		if in.PhotoKey, err = a.savePhoto(r.Context(), "products", ch.ID, photo); err != nil {
 			a.fail(w, r, err)
 			return
 		}
@@ -561,9 +575,10 @@ func apiFormError(err error) error {
 		ko: "요청 내용을 읽을 수 없습니다.", en: "The form could not be read: " + err.Error()}
 }
 
-// savePhoto makes an upload ready for phones, stores it and its thumbnail,
-// and returns its key.
-func (a *API) savePhoto(ctx context.Context, channelID int64, data []byte) (string, error) {
+// savePhoto makes an upload ready for phones, stores it and its thumbnail
+// under kind ("products" or "channels", see newPhotoKeys), and returns its
+// key.
+func (a *API) savePhoto(ctx context.Context, kind string, channelID int64, data []byte) (string, error) {
 	if a.photos == nil {
 		return "", &apiError{status: http.StatusServiceUnavailable, code: "photos_unavailable",
 			ko: "사진 저장소가 설정되지 않았습니다.", en: "Photo storage is not configured."}
@@ -583,7 +598,7 @@ func (a *API) savePhoto(ctx context.Context, channelID int64, data []byte) (stri
 	case err != nil:
 		return "", err
 	}
-	full, thumb := newPhotoKeys(channelID)
+	full, thumb := newPhotoKeys(kind, channelID)
 	// The thumbnail first: a product never points at a photo whose
 	// thumbnail is missing.
 	if err := a.photos.Put(ctx, thumb, p.thumb, "image/jpeg"); err != nil {
@@ -659,7 +674,33 @@ func (a *API) putPhoto(w http.ResponseWriter, r *http.Request, ch Channel) {
 		a.fail(w, r, err)
 		return
 	}
-	var data []byte
+	data, err := a.readPhotoUpload(w, r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	key, err := a.savePhoto(r.Context(), "products", ch.ID, data)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	p, old, err := a.store.SetProductPhoto(r.Context(), ch.ID, id, key)
+	if err != nil {
+		a.deletePhotoFiles(key) // nothing refers to it
+		a.fail(w, r, err)
+		return
+	}
+	a.deletePhotoFiles(old)
+	apiWriteJSON(w, http.StatusOK, toProductJSON(p))
+}
+
+// readPhotoUpload reads a photo sent as a multipart "photo" file or as a
+// bare image body (Content-Type image/jpeg, image/png or image/gif).
+func (a *API) readPhotoUpload(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	var (
+		data []byte
+		err  error
+	)
 	switch mt := apiMediaType(r); {
 	case mt == "multipart/form-data":
 		var f productFields
@@ -675,27 +716,11 @@ func (a *API) putPhoto(w http.ResponseWriter, r *http.Request, ch Channel) {
 	default:
 		err = errAPIMediaType
 	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	key, err := a.savePhoto(r.Context(), ch.ID, data)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	p, old, err := a.store.SetProductPhoto(r.Context(), ch.ID, id, key)
-	if err != nil {
-		a.deletePhotoFiles(key) // nothing refers to it
-		a.fail(w, r, err)
-		return
-	}
-	a.deletePhotoFiles(old)
-	apiWriteJSON(w, http.StatusOK, toProductJSON(p))
+	return data, err
 }
 
-// deletePhotoFiles deletes a photo that no product refers to any more, and
-// its thumbnail. A failure leaves a file behind, which is logged, not the
+// deletePhotoFiles deletes a photo that no product or channel refers to any
+// more, and its thumbnail. A failure leaves a file behind, which is logged, not the
 // request's error: the product is already as asked.
 func (a *API) deletePhotoFiles(key string) {
 	if key == "" || a.photos == nil {

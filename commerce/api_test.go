@@ -205,6 +205,7 @@ func testAPI(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	t.Run("orders", func(t *testing.T) { testAPIOrders(t, newDB) })
 	t.Run("order pages", func(t *testing.T) { testAPIOrderPages(t, newDB) })
 	t.Run("broadcasts", func(t *testing.T) { testAPIBroadcasts(t, newDB) })
+	t.Run("public replays", func(t *testing.T) { testAPIPublicReplays(t, newDB) })
 	t.Run("photos", func(t *testing.T) { testAPIPhotos(t, newDB) })
 }
 

@@ -20,15 +20,20 @@ type Channel struct {
 	Slug      string
 	Name      string
 	CreatedAt time.Time
+	Profile
 }
 
 // Secrets are a channel's credentials. They are returned once, when the
-// channel is created, and the Store keeps only their SHA-256 hashes.
+// channel is created, and the Store keeps only their hashes: SHA-256 for
+// the random secrets, a salted slow hash for the PIN (see hashPIN).
 type Secrets struct {
 	// StreamKey authorises publishing (WHIP, e.g. from OBS).
 	StreamKey string
 	// StudioToken opens the merchant's studio page.
 	StudioToken string
+	// PIN is six digits that open a studio session (LoginWithPIN) when
+	// the studio link is lost.
+	PIN string
 }
 
 // Limits on channel slugs and names.
@@ -125,18 +130,22 @@ func (s *Store) CreateChannel(ctx context.Context, slug, name string) (Channel, 
 	if err != nil {
 		return Channel{}, Secrets{}, fmt.Errorf("create channel: %w", err)
 	}
-	sec := Secrets{StreamKey: newSecret(), StudioToken: newSecret()}
+	sec := Secrets{StreamKey: newSecret(), StudioToken: newSecret(), PIN: newPIN()}
 	ch := Channel{Slug: slug, Name: name, CreatedAt: s.timestamp()}
+	pinHash, err := hashPIN(sec.PIN)
+	if err != nil {
+		return Channel{}, Secrets{}, fmt.Errorf("create channel: %w", err)
+	}
 
 	// ON CONFLICT ... RETURNING works the same on SQLite and PostgreSQL and
 	// reports a taken slug as no row, without matching driver error codes.
-	const q = `INSERT INTO channels (slug, name, stream_key_hash, studio_token_hash, created_at)
-VALUES (?, ?, ?, ?, ?)
+	const q = `INSERT INTO channels (slug, name, stream_key_hash, studio_token_hash, pin_hash, created_at)
+VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (slug) DO NOTHING
 RETURNING id`
 	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, s.dialect.rebind(q),
-			ch.Slug, ch.Name, hashSecret(sec.StreamKey), hashSecret(sec.StudioToken), ch.CreatedAt,
+			ch.Slug, ch.Name, hashSecret(sec.StreamKey), hashSecret(sec.StudioToken), pinHash, ch.CreatedAt,
 		).Scan(&ch.ID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("slug %q: %w", slug, ErrExists)
@@ -174,15 +183,27 @@ func (s *Store) CheckStreamKey(ctx context.Context, slug, key string) (Channel, 
 }
 
 // CheckStudioToken returns the channel with the given slug if token is its
-// studio token. Otherwise it returns an error wrapping ErrNotFound (no such
-// channel) or ErrBadKey.
+// studio token or the token of one of its studio sessions (LoginWithPIN).
+// Otherwise it returns an error wrapping ErrNotFound (no such channel) or
+// ErrBadKey.
 func (s *Store) CheckStudioToken(ctx context.Context, slug, token string) (Channel, error) {
 	ch, h, err := s.channelWithHashes(ctx, slug)
 	if err != nil {
 		return Channel{}, fmt.Errorf("check studio token: %w", err)
 	}
-	if !secretMatches(token, h.studioToken) {
+	if secretMatches(token, h.studioToken) {
+		return ch, nil
+	}
+	// Looked up by hash: the tokens are random, so the lookup's timing
+	// tells nothing about a token one has not got.
+	var one int
+	err = s.rdb.QueryRowContext(ctx, s.dialect.rebind(`SELECT 1 FROM studio_sessions WHERE token_hash = ? AND channel_id = ?`),
+		hashSecret(token), ch.ID).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
 		return Channel{}, fmt.Errorf("check studio token: channel %q: %w", slug, ErrBadKey)
+	case err != nil:
+		return Channel{}, fmt.Errorf("check studio token: channel %q: %w", slug, err)
 	}
 	return ch, nil
 }
@@ -211,19 +232,28 @@ func (s *Store) ResetStreamKey(ctx context.Context, slug string) (string, error)
 type channelHashes struct {
 	streamKey   []byte
 	studioToken []byte
+	pin         sql.NullString
 }
 
 // channelWithHashes reads the channel with the given slug and the hashes of
 // its secrets, or returns an error wrapping ErrNotFound.
 func (s *Store) channelWithHashes(ctx context.Context, slug string) (Channel, channelHashes, error) {
-	const q = `SELECT id, slug, name, created_at, stream_key_hash, studio_token_hash
+	return s.channelWithHashesQ(ctx, s.rdb, slug)
+}
+
+// channelWithHashesQ is channelWithHashes through q, which may be a write
+// transaction.
+func (s *Store) channelWithHashesQ(ctx context.Context, q querier, slug string) (Channel, channelHashes, error) {
+	const query = `SELECT id, slug, name, created_at, market, location, hours, description, photo_key,
+stream_key_hash, studio_token_hash, pin_hash
 FROM channels WHERE slug = ?`
 	var (
 		ch Channel
 		h  channelHashes
 	)
-	err := s.rdb.QueryRowContext(ctx, s.dialect.rebind(q), slug).
-		Scan(&ch.ID, &ch.Slug, &ch.Name, &ch.CreatedAt, &h.streamKey, &h.studioToken)
+	err := q.QueryRowContext(ctx, s.dialect.rebind(query), slug).
+		Scan(&ch.ID, &ch.Slug, &ch.Name, &ch.CreatedAt, &ch.Market, &ch.Location, &ch.Hours, &ch.Description, &ch.PhotoKey,
+			&h.streamKey, &h.studioToken, &h.pin)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Channel{}, channelHashes{}, fmt.Errorf("channel %q: %w", slug, ErrNotFound)
 	}

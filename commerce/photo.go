@@ -391,11 +391,12 @@ func exifOrientation(t []byte) int {
 	return 1
 }
 
-// newPhotoKeys returns fresh keys for a channel's product photo and its
-// thumbnail. The random part makes a key unguessable and never reused, so
-// the photo can be cached forever.
-func newPhotoKeys(channelID int64) (full, thumb string) {
-	base := fmt.Sprintf("products/%d/%s", channelID, strings.ToLower(rand.Text()))
+// newPhotoKeys returns fresh keys for a photo of kind ("products" for a
+// product's, "channels" for the stall's) of a channel, and its thumbnail.
+// The random part makes a key unguessable and never reused, so the photo
+// can be cached forever.
+func newPhotoKeys(kind string, channelID int64) (full, thumb string) {
+	base := fmt.Sprintf("%s/%d/%s", kind, channelID, strings.ToLower(rand.Text()))
 	return base + ".jpg", thumbPhotoKey(base + ".jpg")
 }
 

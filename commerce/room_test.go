@@ -142,6 +142,9 @@ func testRoomContract(t *testing.T, newDB func(t *testing.T) storeOpener) {
 		{"viewer stats", testViewerStats},
 		{"clips", testClips},
 		{"sales totals", testSalesTotals},
+		{"channel profile", testChannelProfile},
+		{"schedule", testSchedule},
+		{"pin and studio sessions", testPINSessions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

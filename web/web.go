@@ -9,6 +9,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"mime"
 	"net/http"
 	"os"
@@ -35,6 +37,15 @@ type Options struct {
 	// (pages/ and static/ inside), so it is normally the web/ folder of a
 	// checkout. Files are read on every request and never cached long.
 	Dir string
+	// PublicURL is the server's address as customers reach it, without a
+	// trailing slash: the QR codes hold PublicURL + "/c/" + slug.
+	PublicURL string
+	// Channel, if set, looks up a channel for its QR code and poster; it
+	// returns an error wrapping ErrNotFound for an unknown one. Without it
+	// those pages answer 404.
+	Channel func(ctx context.Context, slug string) (Channel, error)
+	// Log receives what goes wrong while serving; nil discards it.
+	Log *slog.Logger
 }
 
 // Page names, as files in pages/.
@@ -66,13 +77,18 @@ const notFoundText = `페이지를 찾을 수 없어요.
 Page not found.
 `
 
-// Handler serves: GET /c/{slug} (watch page), GET /studio (minimal studio),
+// Handler serves: GET /c/{slug} (watch page), GET /c/{slug}/qr.png and
+// qr.svg (the channel link as a QR code), GET /c/{slug}/poster (a page to
+// print for the stall), GET /studio (minimal studio),
 // GET /static/... (assets), and GET / (a short landing text). Other paths
 // answer 404.
 //
 // It returns an error when Options.Dir does not hold the pages and assets.
 func Handler(opts Options) (http.Handler, error) {
-	s := &site{fsys: embedded}
+	s := &site{fsys: embedded, publicURL: strings.TrimRight(opts.PublicURL, "/"), lookup: opts.Channel, log: opts.Log}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
 	if opts.Dir != "" {
 		s.fsys = os.DirFS(opts.Dir)
 		s.dev = true
@@ -87,6 +103,9 @@ func Handler(opts Options) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.serveLanding)
 	mux.HandleFunc("GET /c/{slug}", s.servePage(watchPage))
+	mux.HandleFunc("GET /c/{slug}/qr.png", s.serveQRPNG)
+	mux.HandleFunc("GET /c/{slug}/qr.svg", s.serveQRSVG)
+	mux.HandleFunc("GET /c/{slug}/poster", s.servePoster)
 	mux.HandleFunc("GET /studio", s.servePage(studioPage))
 	mux.HandleFunc("GET /static/{path...}", s.serveStatic)
 	mux.HandleFunc("GET /", serveNotFound)
@@ -103,6 +122,11 @@ type site struct {
 	version string
 	assets  map[string]asset // path under static/ -> asset; nil when dev
 	pages   map[string]asset // page name -> rendered page; nil when dev
+	poster  *template.Template
+
+	publicURL string
+	lookup    func(ctx context.Context, slug string) (Channel, error) // Options.Channel
+	log       *slog.Logger
 }
 
 // asset is one file ready to serve.
@@ -160,6 +184,12 @@ func (s *site) load() error {
 	if !s.dev {
 		s.pages = pages
 	}
+	// Parsed even in development, to fail at start on a broken template.
+	t, err := template.ParseFS(s.fsys, "pages/"+posterPage)
+	if err != nil {
+		return fmt.Errorf("parse page: %w", err)
+	}
+	s.poster = t
 	return nil
 }
 

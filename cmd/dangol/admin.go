@@ -21,7 +21,7 @@ func openStore(ctx context.Context, cfg *config) (*commerce.Store, error) {
 
 func channelCmd(ctx context.Context, cfg *config, args []string, name string, stdout io.Writer) error {
 	if len(args) != 2 {
-		return fmt.Errorf("channel: want `channel add <slug>` or `channel reset-key <slug>`")
+		return fmt.Errorf("channel: want `channel add <slug>`, `channel reset-key <slug>` or `channel pin <slug>`")
 	}
 	slug := args[1]
 	store, err := openStore(ctx, cfg)
@@ -42,6 +42,7 @@ func channelCmd(ctx context.Context, cfg *config, args []string, name string, st
 		fmt.Fprintf(stdout, "stream key: %s\n", secrets.StreamKey)
 		fmt.Fprintf(stdout, "channel: %s/c/%s\n", cfg.PublicURL, ch.Slug)
 		fmt.Fprintf(stdout, "studio: %s\n", studioLink(cfg.PublicURL, ch.Slug, secrets.StudioToken))
+		fmt.Fprintf(stdout, "PIN: %s\n", secrets.PIN)
 		return nil
 	case "reset-key":
 		key, err := store.ResetStreamKey(ctx, slug)
@@ -49,6 +50,14 @@ func channelCmd(ctx context.Context, cfg *config, args []string, name string, st
 			return err
 		}
 		fmt.Fprintf(stdout, "stream key: %s\n", key)
+		return nil
+	case "pin":
+		// For the tutor when a merchant forgot the PIN; open studio sessions stay open.
+		pin, err := store.ResetPIN(ctx, slug)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "PIN: %s\n", pin)
 		return nil
 	}
 	return fmt.Errorf("channel: unknown command %q", args[0])

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dangol/dangol/commerce"
 	"github.com/dangol/dangol/stream"
+	"github.com/dangol/dangol/web"
 )
 
 // runCommand runs the binary's run with args and env and returns what it printed.
@@ -28,18 +29,18 @@ func runCommand(t *testing.T, env map[string]string, args ...string) (stdout, st
 
 // addedChannel is what `channel add` printed.
 type addedChannel struct {
-	key, channelURL, studioURL, token string
+	key, channelURL, studioURL, token, pin string
 }
 
-// parseAdd checks that out is exactly the three lines of `channel add` and returns them.
+// parseAdd checks that out is exactly the four lines of `channel add` and returns them.
 func parseAdd(t *testing.T, out string) addedChannel {
 	t.Helper()
 	if !strings.HasSuffix(out, "\n") {
 		t.Fatalf("output does not end with a newline: %q", out)
 	}
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("got %d lines, want 3:\n%s", len(lines), out)
+	if len(lines) != 4 {
+		t.Fatalf("got %d lines, want 4:\n%s", len(lines), out)
 	}
 	var a addedChannel
 	var ok bool
@@ -52,6 +53,9 @@ func parseAdd(t *testing.T, out string) addedChannel {
 	if a.studioURL, ok = strings.CutPrefix(lines[2], "studio: "); !ok {
 		t.Fatalf("line 3 = %q, want \"studio: ...\"", lines[2])
 	}
+	if a.pin, ok = strings.CutPrefix(lines[3], "PIN: "); !ok || !isPIN(a.pin) {
+		t.Fatalf("line 4 = %q, want \"PIN: \" and six digits", lines[3])
+	}
 	_, a.token, _ = strings.Cut(a.studioURL, "#t=")
 	if a.key == "" || a.token == "" {
 		t.Fatalf("empty key %q or token %q:\n%s", a.key, a.token, out)
@@ -60,6 +64,18 @@ func parseAdd(t *testing.T, out string) addedChannel {
 		t.Fatalf("stream key and studio token are the same: %q", a.key)
 	}
 	return a
+}
+
+func isPIN(s string) bool {
+	if len(s) != commerce.PINLen {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // openTestStore opens the store run used in dir, after run has returned.
@@ -352,5 +368,75 @@ func TestMapStoreErr(t *testing.T) {
 				t.Errorf("mapStoreErr(%v) = %v, want %v", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestChannelPIN(t *testing.T) {
+	dir := t.TempDir()
+	data := []string{"--data", dir, "--public-url", "https://market.example"}
+	out, _, err := runCommand(t, nil, append(data, "channel", "add", "veggie-kim")...)
+	if err != nil {
+		t.Fatalf("channel add: %v", err)
+	}
+	first := parseAdd(t, out)
+	out, _, err = runCommand(t, nil, append(data, "channel", "add", "fish-park")...)
+	if err != nil {
+		t.Fatalf("channel add: %v", err)
+	}
+	other := parseAdd(t, out)
+
+	out, _, err = runCommand(t, nil, "channel", "pin", "veggie-kim", "--data", dir)
+	if err != nil {
+		t.Fatalf("channel pin: %v", err)
+	}
+	newPIN, ok := strings.CutPrefix(strings.TrimSuffix(out, "\n"), "PIN: ")
+	if !ok || !isPIN(newPIN) || strings.Count(out, "\n") != 1 {
+		t.Fatalf("channel pin printed %q, want one \"PIN: ......\" line", out)
+	}
+	if _, _, err := runCommand(t, nil, "--data", dir, "channel", "pin", "nobody-here"); !errors.Is(err, commerce.ErrNotFound) {
+		t.Errorf("pin for unknown channel: %v", err)
+	}
+
+	store := openTestStore(t, dir)
+	ctx := context.Background()
+	tests := []struct {
+		name, slug, pin string
+		ok              bool
+	}{
+		{"new PIN", "veggie-kim", newPIN, true},
+		{"old PIN", "veggie-kim", first.pin, first.pin == newPIN},
+		{"other channel's PIN untouched", "fish-park", other.pin, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := store.CheckPIN(ctx, tt.slug, tt.pin)
+			if tt.ok != (err == nil) {
+				t.Errorf("CheckPIN(%q, %q) = %v, want ok %v", tt.slug, tt.pin, err, tt.ok)
+			}
+		})
+	}
+	// The studio link printed at creation still works.
+	if err := (channelAuth{store}).AuthorizePublisher(ctx, "veggie-kim", first.token); err != nil {
+		t.Errorf("studio token after pin: %v", err)
+	}
+}
+
+func TestChannelPageLookup(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, err := runCommand(t, nil, "--data", dir, "channel", "add", "veggie-kim", "--name", "순이네 반찬"); err != nil {
+		t.Fatal(err)
+	}
+	store := openTestStore(t, dir)
+	market := "망원시장"
+	if _, err := store.UpdateChannel(context.Background(), "veggie-kim", commerce.ChannelPatch{Market: &market}); err != nil {
+		t.Fatal(err)
+	}
+	lookup := pageChannel(store)
+	ch, err := lookup(context.Background(), "veggie-kim")
+	if err != nil || ch.Name != "순이네 반찬" || ch.Market != market || ch.Slug != "veggie-kim" {
+		t.Errorf("lookup = %+v, %v", ch, err)
+	}
+	if _, err := lookup(context.Background(), "nobody-here"); !errors.Is(err, web.ErrNotFound) {
+		t.Errorf("unknown channel: %v, want web.ErrNotFound", err)
 	}
 }

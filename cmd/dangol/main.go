@@ -1,8 +1,9 @@
 // Command dangol runs the Dangol live-commerce server, and administers it:
 //
 //	dangol [flags]                              run the server
-//	dangol [flags] channel add <slug> --name N  create a channel, print its key and links
+//	dangol [flags] channel add <slug> --name N  create a channel, print its key, links and PIN
 //	dangol [flags] channel reset-key <slug>     issue a new stream key
+//	dangol [flags] channel pin <slug>           issue a new PIN for the studio login
 package main
 
 import (
@@ -37,7 +38,8 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: dangol [flags]                             run the server\n"+
 			"       dangol [flags] channel add <slug> --name N create a channel\n"+
-			"       dangol [flags] channel reset-key <slug>    issue a new stream key\n\nflags:\n")
+			"       dangol [flags] channel reset-key <slug>    issue a new stream key\n"+
+			"       dangol [flags] channel pin <slug>          issue a new PIN for the studio login\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	rest, err := parseInterspersed(fs, args)

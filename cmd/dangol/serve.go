@@ -131,7 +131,8 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	defer stopSweep()
 	lifecycle.start(sweepCtx, orphans, publisherGrace(cfg), media.Live)
 
-	pages, err := web.Handler(web.Options{Dir: cfg.WebDir})
+	pages, err := web.Handler(web.Options{Dir: cfg.WebDir, PublicURL: cfg.PublicURL,
+		Channel: pageChannel(store), Log: log.With("component", "web")})
 	if err != nil {
 		return fmt.Errorf("web pages: %w", err)
 	}
