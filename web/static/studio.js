@@ -3,10 +3,20 @@
 // go live over WHIP. A dropped connection republishes by itself; only the
 // End button (after a confirmation) ends the broadcast.
 
-import { onLangChange, setupLang, t } from './i18n.js';
+import { lang, onLangChange, setupLang, t } from './i18n.js';
+import { Room } from './room.js';
+import { StudioApi, login } from './studio-api.js';
+import { Chat } from './studio-chat.js';
+import { Coupons } from './studio-coupons.js';
+import { bitrate, classifyQuality, loginInput, qualityKeys, statsSample } from './studio-logic.js';
+import { Orders } from './studio-orders.js';
+import { Products } from './studio-products.js';
+import { Bell, Tabs, Toast } from './studio-ui.js';
 import { Keeper, SignalError, backoff } from './whip.js';
 
 const credentialsKey = 'dangol.studio';
+/** How often the connection quality is measured while live. */
+const qualityEveryMs = 2000;
 /**
  * 409: the server still holds the previous connection (it has not noticed
  * the drop yet). Try again every second, for about as long as it takes the
@@ -86,7 +96,13 @@ function credentials() {
     creds = saved;
   }
   if (token || (creds && !slug)) {
-    const url = creds ? `/studio?c=${encodeURIComponent(creds.slug)}` : '/studio';
+    // Other parameters (?tab=orders) stay.
+    const params = new URLSearchParams(location.search);
+    if (creds) {
+      params.set('c', creds.slug);
+    }
+    const query = params.toString();
+    const url = query ? `/studio?${query}` : '/studio';
     history.replaceState(null, '', url);
   }
   return creds;
@@ -544,6 +560,117 @@ class WakeLock {
   }
 }
 
+/**
+ * Measures the connection's quality from the publisher's stats: outgoing
+ * bitrate, and packet loss and round-trip time as the server reports them
+ * (remote-inbound-rtp).
+ */
+class QualityMeter {
+  /** @param {(q: import('./studio-logic.js').Quality) => void} show */
+  constructor(show) {
+    this.show = show;
+    /** @type {import('./studio-logic.js').StatsSample | null} */
+    this.prev = null;
+    /** @type {RTCPeerConnection | null} */
+    this.pc = null;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.timer = undefined;
+    /** @type {() => {state: string, pc: RTCPeerConnection | null}} */
+    this.source = () => ({ state: 'idle', pc: null });
+  }
+
+  start() {
+    this.timer ??= setInterval(() => this.measure(), qualityEveryMs);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.prev = null;
+    this.pc = null;
+  }
+
+  async measure() {
+    const { state, pc } = this.source();
+    if (state !== 'live' || !pc) {
+      this.prev = null;
+      this.show(classifyQuality({ state, bitrate: null, loss: null, rtt: null }));
+      return;
+    }
+    if (pc !== this.pc) {
+      this.pc = pc; // a new connection: its byte counts start again
+      this.prev = null;
+    }
+    try {
+      const report = await pc.getStats();
+      const cur = statsSample(report.values(), performance.now());
+      const rate = bitrate(this.prev, cur);
+      this.prev = cur;
+      if (rate === null) {
+        return; // the first sample: nothing to compare with yet
+      }
+      this.show(classifyQuality({ state: this.source().state, bitrate: rate, loss: cur.loss, rtt: cur.rtt }));
+    } catch (err) {
+      console.info('studio: stats', err);
+    }
+  }
+}
+
+/**
+ * The "channel + PIN" form, for a phone without the studio link (or whose
+ * link stopped working). A good PIN gets a studio token, remembered like
+ * the link's.
+ * @param {string} slug the channel to fill in
+ */
+function showLogin(slug) {
+  const form = byId('login', HTMLFormElement);
+  const channelInput = byId('login-channel', HTMLInputElement);
+  const pinInput = byId('login-pin', HTMLInputElement);
+  const error = byId('login-error', HTMLElement);
+  const submit = byId('login-submit', HTMLButtonElement);
+  byId('status', HTMLElement).hidden = true;
+  byId('dock', HTMLElement).hidden = true;
+  document.body.classList.add('logging-in');
+  form.hidden = false;
+  if (slug && !channelInput.value) {
+    channelInput.value = slug;
+  }
+  if (form.dataset.wired) {
+    return;
+  }
+  form.dataset.wired = '1';
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    error.hidden = true;
+    const input = loginInput(channelInput.value, pinInput.value);
+    if (!input.ok) {
+      error.textContent = t(input.key);
+      error.hidden = false;
+      (input.field === 'pin' ? pinInput : channelInput).focus();
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const token = await login(input.channel, input.pin, lang());
+      try {
+        localStorage.setItem(credentialsKey, JSON.stringify({ slug: input.channel, token }));
+        location.replace(`/studio?c=${encodeURIComponent(input.channel)}`);
+      } catch {
+        // Storage off: the token goes in the fragment, read (and removed) as a studio link's.
+        location.replace(`/studio?c=${encodeURIComponent(input.channel)}#t=${encodeURIComponent(token)}`);
+      }
+    } catch (err) {
+      const e = /** @type {{status?: number, message?: string}} */ (err);
+      error.textContent = e?.status === 0 ? t('error.network') : e?.message || t('studio.loginFailed');
+      error.hidden = false;
+      pinInput.value = '';
+      pinInput.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+}
+
 function main() {
   setupLang();
   const preview = byId('preview', HTMLVideoElement);
@@ -551,6 +678,8 @@ function main() {
   const live = byId('live', HTMLElement);
   const liveLabel = byId('live-label', HTMLElement);
   const elapsed = byId('elapsed', HTMLElement);
+  const viewersBox = byId('viewers', HTMLElement);
+  const qualityBox = byId('quality', HTMLElement);
   const statusBox = byId('status', HTMLElement);
   const statusTitle = byId('status-title', HTMLElement);
   const statusHint = byId('status-hint', HTMLElement);
@@ -558,6 +687,8 @@ function main() {
   const end = byId('end', HTMLButtonElement);
   const flip = byId('switch', HTMLButtonElement);
   const confirmBox = byId('confirm', HTMLElement);
+  const tabsBox = byId('tabs', HTMLElement);
+  const badge = byId('orders-badge', HTMLElement);
 
   /** @param {Message} m */
   const showMessage = (m) => {
@@ -570,18 +701,40 @@ function main() {
   if (!creds) {
     goLive.hidden = true;
     flip.hidden = true;
-    showMessage({ title: 'studio.noLink', hint: 'studio.noLinkHint' });
-    onLangChange(() => showMessage({ title: 'studio.noLink', hint: 'studio.noLinkHint' }));
+    showLogin(new URLSearchParams(location.search).get('c') ?? '');
     return;
   }
 
   const camera = new Camera(preview);
   const wake = new WakeLock();
+  const toast = new Toast(byId('toast', HTMLElement));
+  const bell = new Bell();
   /** @type {ReturnType<typeof setInterval> | undefined} */
   let ticker;
+  let viewers = 0;
+  /** @type {import('./studio-logic.js').Quality} */
+  let quality = 'unknown';
+  let waiting = 0;
 
   const tick = () => {
     elapsed.textContent = studio.startedAt ? clock(Math.floor((Date.now() - studio.startedAt) / 1000)) : '';
+  };
+
+  const showQuality = () => {
+    const s = studio.state;
+    const q = s === 'reconnecting' ? 'reconnecting' : s === 'live' ? quality : 'unknown';
+    const key = qualityKeys[q];
+    qualityBox.hidden = !key;
+    qualityBox.textContent = key ? t(key) : '';
+    qualityBox.dataset.quality = q;
+  };
+
+  const showCounts = () => {
+    viewersBox.textContent = t('studio.viewers', { n: viewers });
+    viewersBox.setAttribute('aria-label', t('studio.viewersLabel', { n: viewers }));
+    badge.textContent = String(waiting);
+    badge.hidden = waiting === 0;
+    badge.setAttribute('aria-label', t('studio.ordersWaiting', { n: waiting }));
   };
 
   const render = () => {
@@ -590,15 +743,22 @@ function main() {
     goLive.hidden = s !== 'idle';
     end.hidden = s === 'idle';
     live.hidden = s === 'idle' || s === 'starting';
+    viewersBox.hidden = live.hidden;
     live.classList.toggle('reconnecting', s === 'reconnecting');
     liveLabel.textContent = t(s === 'reconnecting' ? 'studio.reconnecting' : 'studio.live');
+    document.body.dataset.state = s;
     showMessage(studio.message);
+    showQuality();
+    showCounts();
     tick();
     if (s === 'live' || s === 'reconnecting') {
       ticker ??= setInterval(tick, 1000);
+      meter.start();
     } else {
       clearInterval(ticker);
       ticker = undefined;
+      meter.stop();
+      quality = 'unknown';
     }
     if (s === 'idle') {
       wake.release();
@@ -607,9 +767,101 @@ function main() {
     }
   };
 
+  const meter = new QualityMeter((q) => {
+    quality = q;
+    showQuality();
+  });
   const studio = new Studio(creds, camera, render);
-  onLangChange(render);
+  meter.source = () => ({ state: studio.state, pc: studio.link.pc });
+
+  // The live room: viewers, pins, coupons, orders and chat.
+  const room = new Room(creds.slug, { token: creds.token, name: t('studio.merchantName'), lang: lang() });
+  const api = new StudioApi(creds.slug, creds.token, lang);
+  let relogin = false;
+  const unauthorized = () => {
+    if (!relogin) {
+      relogin = true;
+      toast.show(t('error.unauthorized'));
+    }
+    showLoginButton.hidden = false;
+  };
+  const products = new Products({ room, api, toast, unauthorized });
+  const coupons = new Coupons({ room, toast });
+  const orders = new Orders({
+    room, api, toast, bell, onCount: (n) => {
+      waiting = n;
+      showCounts();
+    },
+  });
+  const chat = new Chat({ room, toast });
+  const tabs = new Tabs((tab) => {
+    if (tab === 'products' && !products.loaded) {
+      products.load();
+    }
+  });
+  tabsBox.hidden = false;
+
+  // A way back in when the saved link stopped working.
+  const showLoginButton = document.createElement('button');
+  showLoginButton.type = 'button';
+  showLoginButton.className = 'relogin';
+  showLoginButton.hidden = true;
+  showLoginButton.textContent = t('studio.loginAgain');
+  showLoginButton.addEventListener('click', () => {
+    room.close();
+    showLogin(creds.slug);
+  });
+  statusBox.after(showLoginButton);
+
+  /**
+   * The room counts connections, this studio's own included: the merchant
+   * wants to know how many customers watch.
+   * @param {unknown} n
+   */
+  const watching = (n) => Math.max(0, (Number(n) || 0) - 1);
+
+  room.on('hello', (m) => {
+    if (!m.ok) {
+      toast.error(m.error);
+      return;
+    }
+    const state = m.state ?? {};
+    viewers = watching(state.viewers);
+    products.fromState(state);
+    coupons.fromState(state);
+    orders.fromState(state);
+    chat.fromState(state);
+    showCounts();
+  });
+  room.on('viewers', (m) => {
+    viewers = watching(m.viewers);
+    showCounts();
+  });
+  room.open();
+
+  onLangChange(() => {
+    render();
+    tabs.retitle();
+    products.render();
+    coupons.renderPresets();
+    coupons.render();
+    orders.render();
+    chat.render();
+    showLoginButton.textContent = t('studio.loginAgain');
+  });
   render();
+  products.load();
+
+  // ?tab=orders (products, coupons, chat) opens that panel, e.g. from a
+  // tutor's link or a home-screen shortcut.
+  const startTab = new URLSearchParams(location.search).get('tab');
+  if (startTab === 'products' || startTab === 'coupons' || startTab === 'orders' || startTab === 'chat') {
+    tabs.show(startTab);
+  }
+
+  // Sound needs a tap first: the first tap anywhere allows the order bell.
+  document.addEventListener('pointerdown', () => bell.unlock(), { capture: true });
+  document.addEventListener('keydown', () => bell.unlock(), { capture: true });
 
   camera.onEnded = () => {
     // Reopened when the page is in front again (phones stop the camera of
@@ -666,7 +918,7 @@ function main() {
     if (document.visibilityState === 'visible') {
       restoreCamera();
       if (studio.active) {
-        wake.hold();
+        wake.hold(); // the screen lock is let go when the page is hidden
       }
     }
   });

@@ -8,6 +8,11 @@ import { test } from 'node:test';
 
 import { detectLang, langs, texts } from '../static/i18n.js';
 import { Keeper, Pause, SignalError, backoff, parseLinkHeader, parseRetryAfter } from '../static/whip.js';
+import {
+  addClaim, applyOrderToClaims, canCancel, chapterAt, chatKeep, checkOrderForm, cleanNickname, couponStateKey,
+  errorKey, formatCount, formatDuration, formatWhen, formatWon, fromHello, orderDone, orderStatusKey, reduce,
+  replaySource, stepQty, upcoming, upsertOrder, usableCoupons,
+} from '../static/watch-state.js';
 
 const dir = new URL('../', import.meta.url);
 
@@ -465,4 +470,365 @@ test('Keeper', { timeout: 20_000 }, async (t) => {
       assert.equal(del?.headers.Authorization, 'Bearer k');
     }
   });
+});
+
+// The watch page's logic (watch-state.js), without a DOM.
+
+test('formatWon', () => {
+  assert.equal(formatWon(5000), '5,000원');
+  assert.equal(formatWon(0), '0원');
+  assert.equal(formatWon(999), '999원');
+  assert.equal(formatWon(1234567), '1,234,567원');
+  assert.equal(formatWon(-2000), '-2,000원');
+  assert.equal(formatWon(5000, 'en'), '₩5,000');
+  assert.equal(formatWon(NaN), '0원');
+});
+
+test('formatCount and formatDuration', () => {
+  assert.equal(formatCount(999), '999');
+  assert.equal(formatCount(1234), '1,234');
+  assert.equal(formatCount(12345), '1.2만');
+  assert.equal(formatCount(12345, 'en'), '12.3k');
+  assert.equal(formatCount(-3), '0');
+  assert.equal(formatDuration(65.9), '1:05');
+  assert.equal(formatDuration(3725), '1:02:05');
+  assert.equal(formatDuration(0), '0:00');
+});
+
+test('order statuses in words, in both languages', () => {
+  for (const s of ['placed', 'accepted', 'ready', 'picked_up', 'rejected', 'cancelled', 'weird']) {
+    const key = orderStatusKey(s);
+    assert.ok(key in texts.ko && key in texts.en, `${s}: ${key}`);
+  }
+  assert.equal(orderStatusKey('ready'), 'watch.orderReady');
+  assert.notEqual(orderStatusKey('rejected'), orderStatusKey('cancelled'));
+  assert.ok(canCancel({ status: 'placed' }));
+  assert.ok(!canCancel({ status: 'accepted' }));
+  assert.ok(orderDone({ status: 'picked_up' }) && orderDone({ status: 'cancelled' }) && !orderDone({ status: 'ready' }));
+});
+
+test('server errors map to texts the viewer reads', () => {
+  const codes = ['out_of_stock', 'sold_out', 'already_claimed', 'expired', 'closed', 'not_live', 'coupon_not_claimed',
+    'coupon_used', 'bad_transition', 'rate_limited', 'banned_word', 'muted', 'banned', 'not_found', 'internal', 'network', 'invalid'];
+  for (const c of codes) {
+    const key = errorKey(c);
+    assert.ok(key in texts.ko && key in texts.en, `${c}: ${key}`);
+  }
+  assert.equal(errorKey('invalid', 'buyer.phone'), 'watch.errPhone');
+  assert.equal(errorKey('invalid', 'items[0].qty'), 'watch.errQty');
+  assert.equal(errorKey('invalid', 'something'), 'watch.errInvalid');
+  assert.equal(errorKey('out_of_stock'), 'watch.errOutOfStock');
+});
+
+test('checkOrderForm and stepQty', () => {
+  const ok = { name: '박영희', phone: '010-1234-5678', qty: 1, note: '' };
+  assert.equal(checkOrderForm(ok), null);
+  assert.equal(checkOrderForm({ ...ok, name: ' ' })?.field, 'buyer.name');
+  assert.equal(checkOrderForm({ ...ok, phone: '010-12' })?.field, 'buyer.phone');
+  assert.equal(checkOrderForm({ ...ok, phone: '010-1234-567x' })?.field, 'buyer.phone');
+  assert.equal(checkOrderForm({ ...ok, phone: '+82 10 1234 5678' }), null);
+  assert.equal(checkOrderForm({ ...ok, qty: 0 })?.field, 'items');
+  assert.equal(checkOrderForm({ ...ok, note: 'x'.repeat(201) })?.field, 'note');
+  assert.equal(stepQty(1, -1, 5), 1);
+  assert.equal(stepQty(5, 1, 5), 5);
+  assert.equal(stepQty(2, 1, 5), 3);
+  assert.equal(stepQty(7, 0, 3), 3, 'stock went down under the quantity');
+  assert.equal(stepQty(1, 1, 0), 1);
+  assert.equal(stepQty(999, 1, 5000), 999);
+});
+
+test('live state: hello, then events', () => {
+  const hello = {
+    claims: [],
+    state: {
+      live: true, broadcast_id: 7, pinned: { id: 3, name: '고등어', price_won: 5000, stock: 8 },
+      coupons: [{ id: 5, title: '선착순', discount_won: 2000, quantity: 20, remaining: 4 }],
+      viewers: 31, likes: 120, notice: '3시까지 할인',
+      chat: [{ id: 9, viewer_id: 40, nickname: '민수', text: '안녕하세요' }, { id: 10, viewer_id: 41, nickname: 'x', text: 'gone', hidden: true }],
+    },
+  };
+  let s = fromHello(hello);
+  assert.equal(s.live, true);
+  assert.equal(s.chat.length, 1, 'hidden messages left out');
+  const before = s;
+  s = reduce(s, { type: 'stock', product_id: 3, stock: 6 });
+  assert.equal(s.pinned?.stock, 6);
+  assert.equal(before.pinned?.stock, 8, 'the old state is not changed');
+  assert.equal(reduce(s, { type: 'stock', product_id: 99, stock: 1 }), s, 'another product: same state');
+  s = reduce(s, { type: 'chat.message', message: { id: 11, viewer_id: 42, nickname: '순이', text: '<b>hi</b>' } });
+  s = reduce(s, { type: 'chat.message', message: { id: 11, viewer_id: 42, nickname: '순이', text: '<b>hi</b>' } });
+  assert.deepEqual(s.chat.map((m) => m.id), [9, 11], 'no duplicates');
+  s = reduce(s, { type: 'chat.hidden', message_id: 9 });
+  assert.deepEqual(s.chat.map((m) => m.id), [11]);
+  for (let i = 0; i < 100; i++) {
+    s = reduce(s, { type: 'chat.message', message: { id: 100 + i, viewer_id: 1, nickname: 'a', text: 't' } });
+  }
+  assert.equal(s.chat.length, chatKeep);
+  assert.equal(s.chat.at(-1)?.id, 199);
+  s = reduce(s, { type: 'coupon.remaining', coupon_id: 5, remaining: 3 });
+  assert.equal(s.coupons[0].remaining, 3);
+  s = reduce(s, { type: 'coupon.dropped', coupon: { id: 6, title: '두 번째', discount_won: 1000, quantity: 5, remaining: 5 } });
+  assert.deepEqual(s.coupons.map((c) => c.id), [5, 6]);
+  s = reduce(s, { type: 'coupon.closed', coupon_id: 5, reason: 'sold_out' });
+  assert.deepEqual(s.coupons.map((c) => c.id), [6]);
+  assert.equal(s.closed[5], 'sold_out');
+  assert.equal(s.known[5].title, '선착순', 'a closed coupon is still known for the order form');
+  s = reduce(s, { type: 'likes', likes: 130 });
+  s = reduce(s, { type: 'viewers', viewers: 40 });
+  s = reduce(s, { type: 'notice', text: '' });
+  s = reduce(s, { type: 'product.pinned', product: null });
+  assert.equal(s.likes, 130);
+  assert.equal(s.viewers, 40);
+  assert.equal(s.notice, '');
+  assert.equal(s.pinned, null);
+  assert.equal(reduce(s, { type: 'unknown' }), s);
+  const ended = reduce(s, { type: 'live', live: false, broadcast_id: 0 });
+  assert.equal(ended.live, false);
+  assert.equal(ended.coupons.length, 0);
+  assert.equal(ended.chat.length, 0);
+  const again = reduce(ended, { type: 'live', live: true, broadcast_id: 8 });
+  assert.equal(again.live, true);
+  assert.equal(again.broadcastId, 8);
+});
+
+test('claims, coupons for the order form, and orders', () => {
+  let s = fromHello({ claims: [{ id: 1, coupon_id: 5, used_by_order: 0 }], state: { live: true, coupons: [{ id: 5, title: '선착순', discount_won: 2000, remaining: 3 }] } });
+  s = addClaim(s, { id: 2, coupon_id: 6 });
+  assert.equal(addClaim(s, { id: 3, coupon_id: 6 }), s, 'one claim per coupon');
+  assert.deepEqual(usableCoupons(s), [
+    { coupon_id: 5, title: '선착순', discount_won: 2000 },
+    { coupon_id: 6, title: '', discount_won: 0 },
+  ]);
+  const order = { id: 41, status: 'placed', coupon_id: 5, items: [], total_won: 8000 };
+  s = applyOrderToClaims(s, order);
+  assert.deepEqual(usableCoupons(s).map((c) => c.coupon_id), [6], 'used by the order');
+  s = applyOrderToClaims(s, { ...order, status: 'cancelled' });
+  assert.deepEqual(usableCoupons(s).map((c) => c.coupon_id), [5, 6], 'given back when cancelled');
+
+  let orders = upsertOrder([], order);
+  orders = upsertOrder(orders, { ...order, id: 42 });
+  assert.deepEqual(orders.map((o) => o.id), [42, 41], 'newest first');
+  orders = upsertOrder(orders, { ...order, status: 'ready' });
+  assert.equal(orders.find((o) => o.id === 41)?.status, 'ready');
+  assert.equal(upsertOrder(orders, { ...order, status: 'accepted' }), orders, 'never back to an earlier status');
+  orders = upsertOrder(orders, { ...order, status: 'picked_up' });
+  assert.equal(orders.find((o) => o.id === 41)?.status, 'picked_up');
+  let many = [];
+  for (let i = 1; i <= 15; i++) {
+    many = upsertOrder(many, { ...order, id: i });
+  }
+  assert.equal(many.length, 10);
+  assert.equal(many[0].id, 15);
+});
+
+test('coupon banner states', () => {
+  assert.equal(couponStateKey({ claimed: false, remaining: 3 }), '');
+  assert.equal(couponStateKey({ claimed: true, remaining: 0, closed: 'sold_out' }), 'watch.couponClaimed');
+  assert.equal(couponStateKey({ claimed: false, remaining: 0 }), 'watch.couponSoldOut');
+  assert.equal(couponStateKey({ claimed: false, remaining: 2, closed: 'expired' }), 'watch.couponExpired');
+  assert.equal(couponStateKey({ claimed: false, remaining: 2, closed: 'sold_out' }), 'watch.couponSoldOut');
+});
+
+test('replays: source, chapters, schedule', () => {
+  const r = { replay_url: '/replays/s/7.mp4', replay_hls_url: '/replays/s/7.m3u8' };
+  assert.equal(replaySource(r, true), '/replays/s/7.m3u8');
+  assert.equal(replaySource(r, false), '/replays/s/7.mp4');
+  assert.equal(replaySource({ replay_url: '/replays/s/8.webm' }, true), '/replays/s/8.webm');
+  assert.equal(replaySource({}, false), '');
+  const chapters = [{ offset_s: 5.5 }, { offset_s: 25.5 }];
+  assert.equal(chapterAt(chapters, 0), -1);
+  assert.equal(chapterAt(chapters, 5.4), 0, 'a seek lands a little early');
+  assert.equal(chapterAt(chapters, 24), 0);
+  assert.equal(chapterAt(chapters, 100), 1);
+  const now = Date.parse('2026-03-01T09:00:00Z');
+  const next = upcoming([
+    { id: 2, title: 'b', starts_at: '2026-03-02T09:00:00Z' },
+    { id: 1, title: 'a', starts_at: '2026-03-01T10:00:00Z' },
+    { id: 0, title: 'old', starts_at: '2026-02-01T10:00:00Z' },
+    { id: 3, title: 'bad' },
+  ], now);
+  assert.deepEqual(next.map((s) => s.id), [1, 2]);
+  assert.deepEqual(upcoming(undefined, now), []);
+  assert.match(formatWhen('2026-03-01T05:00:00Z', 'ko'), /3월 1일/);
+  assert.equal(formatWhen('nope', 'ko'), '');
+  assert.equal(cleanNickname('  순이  \n 엄마 '), '순이 엄마');
+  assert.equal([...cleanNickname('가'.repeat(30))].length, 20);
+});
+
+// ---------------------------------------------------------------------------
+// Studio (merchant) logic: studio-logic.js, studio-api.js. Kept in a block of
+// its own, with its own import, apart from the watch page's tests.
+// ---------------------------------------------------------------------------
+
+const studio = await import('../static/studio-logic.js');
+
+test('studio: formatWon and parseAmount', () => {
+  assert.equal(studio.formatWon(5000), '5,000원');
+  assert.equal(studio.formatWon(0), '0원');
+  assert.equal(studio.formatWon(999), '999원');
+  assert.equal(studio.formatWon(1234567), '1,234,567원');
+  assert.equal(studio.formatWon(-2000), '-2,000원');
+  assert.equal(studio.formatWon(12000, 'en'), '12,000 won');
+  assert.equal(studio.parseAmount('5000'), 5000);
+  assert.equal(studio.parseAmount(' 5,000 원 '), 5000);
+  assert.equal(studio.parseAmount('0'), 0);
+  assert.equal(studio.parseAmount(''), null);
+  assert.equal(studio.parseAmount('12.5'), null);
+  assert.equal(studio.parseAmount('-3'), null);
+  assert.equal(studio.parseAmount('오천'), null);
+});
+
+test('studio: the next step of an order', () => {
+  assert.deepEqual(studio.nextStep('placed'), { status: 'accepted', key: 'studio.orderAccept' });
+  assert.deepEqual(studio.nextStep('accepted'), { status: 'ready', key: 'studio.orderReady' });
+  assert.deepEqual(studio.nextStep('ready'), { status: 'picked_up', key: 'studio.orderPickedUp' });
+  for (const done of ['picked_up', 'rejected', 'cancelled', 'nonsense']) {
+    assert.equal(studio.nextStep(done), null, done);
+    assert.equal(studio.canReject(done), false, done);
+  }
+  for (const open of ['placed', 'accepted', 'ready']) {
+    assert.equal(studio.canReject(open), true, open);
+  }
+  for (const [status, key] of Object.entries(studio.statusKeys)) {
+    assert.ok(key in texts.ko && key in texts.en, `${status}: ${key}`);
+  }
+  for (const s of ['placed', 'accepted', 'ready']) {
+    const key = studio.nextStep(s)?.key ?? '';
+    assert.ok(key in texts.ko, key);
+  }
+});
+
+test('studio: the order list and its badge', () => {
+  let list = /** @type {any[]} */ ([]);
+  let r = studio.upsertOrder(list, { id: 1, status: 'placed' });
+  assert.equal(r.isNew, true);
+  list = r.list;
+  list = studio.upsertOrder(list, { id: 2, status: 'accepted' }).list;
+  list = studio.upsertOrder(list, { id: 3, status: 'placed' }).list;
+  list = studio.upsertOrder(list, { id: 4, status: 'picked_up' }).list;
+  // New orders first (newest first), then accepted, then done.
+  assert.deepEqual(list.map((o) => o.id), [3, 1, 2, 4]);
+  assert.equal(studio.waitingOrders(list), 2);
+  r = studio.upsertOrder(list, { id: 3, status: 'accepted' });
+  assert.equal(r.isNew, false);
+  assert.deepEqual(r.list.map((o) => o.id), [1, 3, 2, 4]);
+  assert.equal(studio.waitingOrders(r.list), 1);
+  assert.equal(list.length, 4, 'the old list is not changed');
+  assert.equal(studio.itemsLine([{ name: '고등어', qty: 2 }, { name: '오징어', qty: 1 }]), '고등어 ×2, 오징어 ×1');
+  assert.equal(studio.itemsLine([]), '');
+});
+
+test('studio: coupon presets and drops', () => {
+  assert.ok(studio.couponPresets.length >= 3 && studio.couponPresets.length <= 4);
+  for (const p of studio.couponPresets) {
+    assert.equal(p.minutes, 10);
+    const r = studio.couponDrop(p);
+    assert.ok(r.ok, JSON.stringify(p));
+    if (r.ok) {
+      assert.equal(r.fields.expires_in_s, 600);
+      assert.equal(r.fields.discount_won, p.discountWon);
+      assert.equal(r.fields.quantity, p.quantity);
+      assert.match(r.fields.title, /원 할인$/);
+    }
+  }
+  const r = studio.couponDrop({ title: '  첫 손님 할인 ', discountWon: 2000, quantity: 20, minutes: 5 });
+  assert.deepEqual(r, { ok: true, fields: { title: '첫 손님 할인', discount_won: 2000, quantity: 20, expires_in_s: 300 } });
+  const en = studio.couponDrop({ discountWon: 1000, quantity: 1, minutes: 1 }, 'en');
+  assert.ok(en.ok && en.fields.title === '1,000 won off');
+  const bad = (/** @type {any} */ c) => {
+    const x = studio.couponDrop(c);
+    return x.ok ? '' : x.field;
+  };
+  assert.equal(bad({ discountWon: null, quantity: 1, minutes: 1 }), 'discount');
+  assert.equal(bad({ discountWon: 0, quantity: 1, minutes: 1 }), 'discount');
+  assert.equal(bad({ discountWon: 1_000_001, quantity: 1, minutes: 1 }), 'discount');
+  assert.equal(bad({ discountWon: 1000, quantity: 0, minutes: 1 }), 'quantity');
+  assert.equal(bad({ discountWon: 1000, quantity: 5, minutes: 0 }), 'minutes');
+  assert.equal(bad({ discountWon: 1000, quantity: 5, minutes: 1441 }), 'minutes');
+  assert.equal(bad({ title: '가'.repeat(41), discountWon: 1000, quantity: 5, minutes: 10 }), 'title');
+  assert.equal(bad({ title: '가'.repeat(40), discountWon: 1000, quantity: 5, minutes: 10 }), '');
+  assert.equal(studio.secondsLeft('2026-03-01T09:10:00Z', Date.parse('2026-03-01T09:00:00Z')), 600);
+  assert.equal(studio.secondsLeft('2026-03-01T09:00:00Z', Date.parse('2026-03-01T09:00:05Z')), 0);
+  assert.equal(studio.secondsLeft('nope', 0), 0);
+});
+
+test('studio: connection quality from stats', () => {
+  const report = [
+    { type: 'outbound-rtp', kind: 'video', rid: 'q', bytesSent: 10_000 },
+    { type: 'outbound-rtp', kind: 'video', rid: 'f', bytesSent: 90_000 },
+    { type: 'outbound-rtp', kind: 'audio', bytesSent: 5_000 },
+    { type: 'remote-inbound-rtp', kind: 'video', fractionLost: 0.01, roundTripTime: 0.05 },
+    { type: 'remote-inbound-rtp', kind: 'audio', fractionLost: 0, roundTripTime: 0.08 },
+    { type: 'candidate-pair', nominated: true, currentRoundTripTime: 0.5 },
+  ];
+  const a = studio.statsSample(report, 1000);
+  assert.deepEqual(a, { at: 1000, bytesSent: 105_000, loss: 0.01, rtt: 0.08 });
+  const b = studio.statsSample([{ type: 'outbound-rtp', bytesSent: 355_000 }], 3000);
+  assert.deepEqual(b, { at: 3000, bytesSent: 355_000, loss: null, rtt: null });
+  assert.equal(studio.bitrate(a, b), 1_000_000); // 250 kB in 2 s
+  assert.equal(studio.bitrate(null, b), null);
+  assert.equal(studio.bitrate(b, a), null, 'a sample from before');
+  // Without remote-inbound-rtp, the candidate pair's round trip is used.
+  assert.equal(studio.statsSample([{ type: 'candidate-pair', nominated: true, currentRoundTripTime: 0.2 }], 0).rtt, 0.2);
+
+  const q = (/** @type {any} */ x) => studio.classifyQuality({ state: 'live', bitrate: null, loss: null, rtt: null, ...x });
+  assert.equal(q({ bitrate: 1_200_000, loss: 0, rtt: 0.04 }), 'good');
+  assert.equal(q({ bitrate: 1_200_000 }), 'good');
+  assert.equal(q({ bitrate: 80_000, loss: 0, rtt: 0.04 }), 'weak');
+  assert.equal(q({ bitrate: 1_200_000, loss: 0.12, rtt: 0.04 }), 'weak');
+  assert.equal(q({ bitrate: 1_200_000, loss: 0, rtt: 1.2 }), 'weak');
+  assert.equal(q({}), 'unknown');
+  assert.equal(q({ state: 'reconnecting', bitrate: 1_200_000 }), 'reconnecting');
+  assert.equal(q({ state: 'idle', bitrate: 1_200_000 }), 'unknown');
+  for (const key of Object.values(studio.qualityKeys).filter(Boolean)) {
+    assert.ok(key in texts.ko && key in texts.en, key);
+  }
+  assert.equal(texts.ko['studio.qualityGood'].includes('연결 좋음'), true);
+  assert.equal(texts.ko['studio.qualityWeak'].includes('연결 약함'), true);
+  assert.equal(texts.ko['studio.qualityReconnecting'].includes('다시 연결 중'), true);
+});
+
+test('studio: login input and error texts', () => {
+  assert.deepEqual(studio.loginInput(' Kim-Fish ', '123456'), { ok: true, channel: 'kim-fish', pin: '123456' });
+  assert.deepEqual(studio.loginInput('kim', '１２３ ４５６'), { ok: true, channel: 'kim', pin: '123456' });
+  assert.equal(studio.loginInput('', '123456').ok, false);
+  const short = studio.loginInput('kim', '12345');
+  assert.ok(!short.ok && short.field === 'pin');
+  assert.equal(studio.loginInput('kim', '12345a').ok, false);
+  assert.deepEqual(studio.errorText({ code: 'not_live', message: 'x' }), { key: 'studio.errNotLive' });
+  assert.deepEqual(studio.errorText({ code: 'sold_out', message: '쿠폰이 모두 소진되었습니다.' }), { text: '쿠폰이 모두 소진되었습니다.' });
+  assert.deepEqual(studio.errorText(null), { key: 'error.generic' });
+  assert.deepEqual(studio.errorText(new Error('boom')), { key: 'error.generic' });
+});
+
+test('studio: API errors carry the server message', async () => {
+  const { request, login, ApiError } = await import('../static/studio-api.js');
+  const saved = globalThis.fetch;
+  /** @type {any[]} */
+  const calls = [];
+  try {
+    globalThis.fetch = /** @type {any} */ (async (/** @type {string} */ url, /** @type {any} */ init) => {
+      calls.push({ url, init });
+      if (url === '/api/login' && JSON.parse(init.body).pin === '000000') {
+        return new Response(JSON.stringify({ error: { code: 'unauthorized', message: 'PIN이 맞지 않아요.' } }), { status: 401 });
+      }
+      if (url === '/api/login') {
+        return new Response(JSON.stringify({ studio_token: 'TOK' }), { status: 200 });
+      }
+      if (url === '/down') {
+        throw new TypeError('Failed to fetch');
+      }
+      return new Response('nope', { status: 429 });
+    });
+    assert.equal(await login('kim', '123456', 'ko'), 'TOK');
+    assert.equal(calls[0].init.method, 'POST');
+    assert.equal(calls[0].init.headers['Content-Type'], 'application/json');
+    assert.equal(calls[0].init.headers['Accept-Language'], 'ko');
+    assert.deepEqual(JSON.parse(calls[0].init.body), { channel: 'kim', pin: '123456' });
+    await assert.rejects(login('kim', '000000', 'ko'), (err) => err instanceof ApiError && err.status === 401 && err.message === 'PIN이 맞지 않아요.');
+    await assert.rejects(request('GET', '/busy'), (err) => err instanceof ApiError && err.status === 429 && err.code === 'too_many_requests');
+    await assert.rejects(request('GET', '/down'), (err) => err instanceof ApiError && err.status === 0 && err.code === 'network');
+  } finally {
+    globalThis.fetch = saved;
+  }
 });

@@ -1,0 +1,157 @@
+// @ts-check
+// The merchant REST API (docs/api.md) as the studio uses it: products,
+// photos, orders, and the PIN login.
+
+/** An error answer of the API, or a network failure (status 0). */
+export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string} code the API's error code, 'network' when the request did not get through
+   * @param {string} message for people, in the language asked for
+   */
+  constructor(status, code, message) {
+    super(message || `HTTP ${status}`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * Sends a request and reads its JSON answer.
+ * @param {string} method
+ * @param {string} url
+ * @param {{token?: string, lang?: string, json?: any, body?: BodyInit, type?: string}} [opts]
+ * @returns {Promise<any>}
+ */
+export async function request(method, url, opts = {}) {
+  /** @type {Record<string, string>} */
+  const headers = { Accept: 'application/json' };
+  if (opts.token) {
+    headers.Authorization = `Bearer ${opts.token}`;
+  }
+  if (opts.lang) {
+    headers['Accept-Language'] = opts.lang;
+  }
+  /** @type {BodyInit | undefined} */
+  let body = opts.body;
+  if (opts.json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(opts.json);
+  } else if (opts.type) {
+    headers['Content-Type'] = opts.type;
+  }
+  /** @type {Response} */
+  let res;
+  try {
+    res = await fetch(url, { method, headers, body, cache: 'no-store' });
+  } catch (err) {
+    throw new ApiError(0, 'network', String(err));
+  }
+  if (res.status === 204) {
+    return null;
+  }
+  /** @type {any} */
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    // Not JSON: the status says enough.
+  }
+  if (!res.ok) {
+    const e = data && typeof data.error === 'object' && data.error ? data.error : {};
+    const code = typeof e.code === 'string' ? e.code : res.status === 429 ? 'too_many_requests' : '';
+    throw new ApiError(res.status, code, typeof e.message === 'string' ? e.message : '');
+  }
+  return data;
+}
+
+/** The API of one channel, with the studio token. */
+export class StudioApi {
+  /**
+   * @param {string} slug
+   * @param {string} token
+   * @param {() => string} lang the merchant's language, for error messages
+   */
+  constructor(slug, token, lang) {
+    this.base = `/api/channels/${encodeURIComponent(slug)}`;
+    this.token = token;
+    this.lang = lang;
+  }
+
+  /**
+   * @param {string} method
+   * @param {string} path
+   * @param {{json?: any, body?: BodyInit, type?: string}} [opts]
+   */
+  call(method, path, opts = {}) {
+    return request(method, this.base + path, { ...opts, token: this.token, lang: this.lang() });
+  }
+
+  /** @returns {Promise<any[]>} */
+  async products() {
+    const r = await this.call('GET', '/products');
+    return Array.isArray(r?.products) ? r.products : [];
+  }
+
+  /**
+   * @param {{name: string, price_won: number, stock: number}} p
+   * @returns {Promise<any>} the product
+   */
+  addProduct(p) {
+    return this.call('POST', '/products', { json: p });
+  }
+
+  /**
+   * Uploads a product's photo: the image itself when the server takes its
+   * type, else as a form (the server says what is wrong with it).
+   * @param {number} id
+   * @param {Blob} photo
+   * @returns {Promise<any>} the product
+   */
+  putPhoto(id, photo) {
+    const path = `/products/${id}/photo`;
+    if (['image/jpeg', 'image/png', 'image/gif'].includes(photo.type)) {
+      return this.call('PUT', path, { body: photo, type: photo.type });
+    }
+    const form = new FormData();
+    form.append('photo', photo);
+    return this.call('PUT', path, { body: form });
+  }
+
+  /**
+   * The channel's latest broadcast, live or ended, or null.
+   * @returns {Promise<{id: number, live: boolean} | null>}
+   */
+  async latestBroadcast() {
+    const r = await this.call('GET', '/broadcasts?limit=1');
+    const b = Array.isArray(r?.broadcasts) ? r.broadcasts[0] : null;
+    return b && typeof b.id === 'number' ? b : null;
+  }
+
+  /**
+   * The orders of a broadcast, newest first (one page of up to 200).
+   * @param {number} broadcastID
+   * @returns {Promise<any[]>}
+   */
+  async orders(broadcastID) {
+    const r = await this.call('GET', `/orders?broadcast=${encodeURIComponent(broadcastID)}&limit=200`);
+    return Array.isArray(r?.orders) ? r.orders : [];
+  }
+}
+
+/**
+ * Logs in with the channel and its PIN (POST /api/login).
+ * @param {string} channel
+ * @param {string} pin
+ * @param {string} lang
+ * @returns {Promise<string>} the studio token
+ */
+export async function login(channel, pin, lang) {
+  const r = await request('POST', '/api/login', { json: { channel, pin }, lang });
+  const token = r?.studio_token;
+  if (typeof token !== 'string' || !token) {
+    throw new ApiError(500, 'internal', '');
+  }
+  return token;
+}

@@ -1,0 +1,234 @@
+// @ts-check
+// Small pieces of the studio page shared by its panels: building elements,
+// the message strip (toast), the yes/no question, the new-order sound, and
+// the panel switcher over the lower half of the screen.
+
+import { t } from './i18n.js';
+import { errorText } from './studio-logic.js';
+
+/**
+ * @template {HTMLElement} T
+ * @param {string} id
+ * @param {new () => T} type
+ * @returns {T}
+ */
+export function byId(id, type) {
+  const el = document.getElementById(id);
+  if (!(el instanceof type)) {
+    throw new Error(`missing #${id}`);
+  }
+  return el;
+}
+
+/**
+ * Makes an element: h('p', {class: 'x'}, 'text', child). Texts are text,
+ * never HTML.
+ * @param {string} tag
+ * @param {Record<string, string | boolean | number | undefined>} [attrs]
+ * @param {...(Node | string | null | undefined | false)} children
+ * @returns {HTMLElement}
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === false) {
+      continue;
+    }
+    el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) {
+    if (c !== null && c !== undefined && c !== false) {
+      el.append(c);
+    }
+  }
+  return el;
+}
+
+/** The message strip under the top bar, for what went wrong or right. */
+export class Toast {
+  /** @param {HTMLElement} el */
+  constructor(el) {
+    this.el = el;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
+    // A tap puts it away early.
+    el.addEventListener('click', () => {
+      el.hidden = true;
+    });
+  }
+
+  /**
+   * @param {string} text
+   * @param {'error' | 'ok'} [kind]
+   */
+  show(text, kind = 'error') {
+    this.el.textContent = text;
+    this.el.classList.toggle('ok', kind === 'ok');
+    this.el.hidden = false;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.el.hidden = true;
+    }, kind === 'ok' ? 3000 : 7000);
+  }
+
+  /**
+   * Shows an error of the room or the API in words.
+   * @param {unknown} err
+   */
+  error(err) {
+    console.warn('studio:', err);
+    const e = /** @type {{code?: string, message?: string}} */ (err);
+    const r = errorText(err && typeof err === 'object' ? e : null);
+    this.show('key' in r ? t(r.key) : r.text);
+  }
+}
+
+/**
+ * Asks a yes/no question in the #ask dialog.
+ * @param {string} title
+ * @param {string} yes the text of the yes button
+ * @param {{text?: string, danger?: boolean}} [opts]
+ * @returns {Promise<boolean>}
+ */
+export function ask(title, yes, opts = {}) {
+  const dialog = document.getElementById('ask');
+  if (!(dialog instanceof HTMLDialogElement) || typeof dialog.showModal !== 'function') {
+    return Promise.resolve(window.confirm(title));
+  }
+  byId('ask-title', HTMLElement).textContent = title;
+  const text = byId('ask-text', HTMLElement);
+  text.textContent = opts.text ?? '';
+  text.hidden = !opts.text;
+  const yesButton = byId('ask-yes', HTMLButtonElement);
+  yesButton.textContent = yes;
+  yesButton.classList.toggle('danger', !!opts.danger);
+  dialog.returnValue = '';
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'yes'), { once: true });
+  });
+}
+
+/**
+ * The new-order sound: two short beeps made by WebAudio (no sound file),
+ * and a buzz. Browsers let a page make sound only after a tap: unlock is
+ * called on the first one.
+ */
+export class Bell {
+  constructor() {
+    /** @type {AudioContext | null} */
+    this.ctx = null;
+  }
+
+  unlock() {
+    const AC = window.AudioContext ?? /** @type {any} */ (window).webkitAudioContext;
+    if (!AC) {
+      return;
+    }
+    try {
+      this.ctx ??= new AC();
+      if (this.ctx.state === 'suspended') {
+        this.ctx.resume().catch(() => {});
+      }
+    } catch {
+      this.ctx = null;
+    }
+  }
+
+  ring() {
+    try {
+      navigator.vibrate?.([200, 100, 200]);
+    } catch {
+      // No vibration on this phone.
+    }
+    const ctx = this.ctx;
+    if (!ctx || ctx.state !== 'running') {
+      return;
+    }
+    const now = ctx.currentTime;
+    for (const [i, freq] of [880, 1175].entries()) {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = 'sine';
+      osc.frequency.value = freq;
+      const start = now + i * 0.22;
+      gain.gain.setValueAtTime(0.0001, start);
+      gain.gain.exponentialRampToValueAtTime(0.5, start + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.18);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(start);
+      osc.stop(start + 0.2);
+    }
+  }
+}
+
+/** @typedef {'products' | 'coupons' | 'orders' | 'chat'} Tab */
+
+/** The tab buttons and the sheet over the lower half that shows one panel. */
+export class Tabs {
+  /** @param {(tab: Tab | null) => void} onChange */
+  constructor(onChange) {
+    this.onChange = onChange;
+    this.sheet = byId('sheet', HTMLElement);
+    this.title = byId('sheet-title', HTMLElement);
+    /** @type {Tab | null} */
+    this.current = null;
+    this.buttons = /** @type {HTMLButtonElement[]} */ ([...document.querySelectorAll('#tabs .tab')]);
+    for (const b of this.buttons) {
+      b.addEventListener('click', () => {
+        const tab = /** @type {Tab} */ (b.dataset.tab);
+        this.show(this.current === tab ? null : tab);
+      });
+    }
+    byId('sheet-close', HTMLButtonElement).addEventListener('click', () => this.show(null));
+  }
+
+  /** @param {Tab | null} tab */
+  show(tab) {
+    if (tab !== this.current) {
+      const body = this.sheet.querySelector('.sheet-body');
+      if (body) {
+        body.scrollTop = 0; // each panel opens at its top
+      }
+    }
+    this.current = tab;
+    this.sheet.hidden = !tab;
+    document.body.classList.toggle('sheet-open', !!tab);
+    for (const b of this.buttons) {
+      const on = b.dataset.tab === tab;
+      b.classList.toggle('on', on);
+      b.setAttribute('aria-expanded', String(on));
+    }
+    for (const name of ['products', 'coupons', 'orders', 'chat']) {
+      byId(`panel-${name}`, HTMLElement).hidden = name !== tab;
+    }
+    this.retitle();
+    this.onChange(tab);
+  }
+
+  retitle() {
+    const keys = { products: 'studio.tabProducts', coupons: 'studio.tabCoupons', orders: 'studio.tabOrders', chat: 'studio.tabChat' };
+    this.title.textContent = this.current ? t(keys[this.current]) : '';
+  }
+}
+
+/**
+ * Marks a button busy while work runs, so a second tap does nothing.
+ * @template T
+ * @param {HTMLButtonElement} button
+ * @param {() => Promise<T>} work
+ * @returns {Promise<T | undefined>}
+ */
+export async function busy(button, work) {
+  if (button.disabled) {
+    return undefined;
+  }
+  button.disabled = true;
+  button.setAttribute('aria-busy', 'true');
+  try {
+    return await work();
+  } finally {
+    button.disabled = false;
+    button.removeAttribute('aria-busy');
+  }
+}
