@@ -231,8 +231,8 @@ func testWSViewerCounts(t *testing.T, newDB func(t *testing.T) storeOpener) {
 			t.Fatal(err)
 		}
 	}
-	// The merchant's studio sees the room's connections, merchant included,
-	// and tells the test when a departure has reached the room.
+	// The merchant's studio sees the room's viewer connections (its own
+	// left out) and tells the test when a departure has reached the room.
 	m := e.dial(t, dialOpt{token: e.sec.StreamKey})
 	m.hello("사장님")
 	a1 := e.dial(t, dialOpt{})
@@ -253,20 +253,20 @@ func testWSViewerCounts(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	}
 	c := e.dial(t, dialOpt{})
 	c.hello("지영") // 3 at once
-	conns(5)
+	conns(4)
 	c.conn.Close()
-	conns(4) // m, a1, a2, b
+	conns(3) // a1, a2, b
 	a1.conn.Close()
-	conns(3) // A still has a tab open
+	conns(2) // A still has a tab open
 	sample(30 * time.Second)
 
 	a2.conn.Close()
-	conns(2)
+	conns(1)
 	a3 := e.dial(t, dialOpt{})
 	a3.do("hello", map[string]any{"viewer_token": tokA}, true) // A comes back
-	conns(3)
+	conns(2)
 	b.conn.Close()
-	conns(2) // m, a3
+	conns(1) // a3
 	clock.Advance(15 * time.Second)
 	if err := e.rooms.BroadcastEnded(ctx, e.ch.Slug); err != nil {
 		t.Fatal(err)

@@ -274,20 +274,23 @@ type liveRoom struct {
 	fanJobs chan fanJob
 
 	// Owned by run.
-	clients      map[*wsClient]clientInfo
-	aud          audience    // the live broadcast's viewers, for its counts
-	sampleTimer  *time.Timer // fires at the next sample of aud
-	listed       []*wsClient // clients as a slice, nil after a change (see clientList)
-	live         bool
-	broadcast    Broadcast
-	pinned       *Product
-	coupons      map[int64]*Coupon // open coupons
-	chat         []ChatMessage     // the last DefaultRecentChat, not hidden
-	likes        int64             // total shown
-	likesUnsaved int64
-	likesSaving  bool
-	likesDirty   bool
-	viewersDirty bool
+	clients map[*wsClient]clientInfo
+	aud     audience // the live broadcast's viewers, for its counts
+	// merchantConns counts the clients that are the merchant's: the viewer
+	// count leaves them out.
+	merchantConns int
+	sampleTimer   *time.Timer // fires at the next sample of aud
+	listed        []*wsClient // clients as a slice, nil after a change (see clientList)
+	live          bool
+	broadcast     Broadcast
+	pinned        *Product
+	coupons       map[int64]*Coupon // open coupons
+	chat          []ChatMessage     // the last DefaultRecentChat, not hidden
+	likes         int64             // total shown
+	likesUnsaved  int64
+	likesSaving   bool
+	likesDirty    bool
+	viewersDirty  bool
 	// remainingDirty holds coupons whose remaining count changed since the last flush: a
 	// rush grants a coupon many times a second, and one event per grant to every client
 	// would be most of the server's work.
@@ -496,11 +499,15 @@ func (r *liveRoom) join(c *wsClient, info clientInfo, reply func(roomState) []by
 	if old, ok := r.clients[c]; !ok {
 		r.viewersDirty = true
 		r.listed = nil
-	} else if !old.merchant {
+	} else if old.merchant {
+		r.merchantConns--
+	} else {
 		r.aud.remove(old.viewerID) // a second hello: counted again below
 	}
 	r.clients[c] = info
-	if !info.merchant {
+	if info.merchant {
+		r.merchantConns++
+	} else {
 		r.aud.add(info.viewerID)
 	}
 	frame := textFrame(reply(r.state()))
@@ -510,7 +517,9 @@ func (r *liveRoom) join(c *wsClient, info clientInfo, reply func(roomState) []by
 
 func (r *liveRoom) leave(c *wsClient) {
 	if info, ok := r.clients[c]; ok {
-		if !info.merchant {
+		if info.merchant {
+			r.merchantConns--
+		} else {
 			r.aud.remove(info.viewerID)
 		}
 		delete(r.clients, c)
@@ -519,10 +528,14 @@ func (r *liveRoom) leave(c *wsClient) {
 	}
 }
 
+// viewerConns is the viewer count the room shows: its connections, less the
+// merchant's studio (or studios), which is not watching.
+func (r *liveRoom) viewerConns() int { return len(r.clients) - r.merchantConns }
+
 // state is the room as a joining client sees it.
 func (r *liveRoom) state() roomState {
 	st := roomState{
-		Live: r.live, Pinned: r.pinned, Coupons: []Coupon{}, Viewers: len(r.clients),
+		Live: r.live, Pinned: roomProduct(r.pinned), Coupons: []Coupon{}, Viewers: r.viewerConns(),
 		Likes: r.likes, Chat: slices.Clone(r.chat),
 	}
 	if st.Chat == nil {
@@ -588,7 +601,7 @@ func (r *liveRoom) pin(p *Product) {
 	if f := r.rs.opts.Pinned; f != nil && p != nil {
 		f(r.channel.Slug, p.ID)
 	}
-	r.send(roomEvent("product.pinned", pinnedEvent{Product: p}), "pin", false)
+	r.send(roomEvent("product.pinned", pinnedEvent{Product: roomProduct(p)}), "pin", false)
 }
 
 func (r *liveRoom) setNotice(text string) {
@@ -689,7 +702,7 @@ func (r *liveRoom) flush(log *slog.Logger) {
 	}
 	if r.viewersDirty {
 		r.viewersDirty = false
-		r.send(roomEvent("viewers", viewersEvent{Viewers: len(r.clients)}), "viewers", true)
+		r.send(roomEvent("viewers", viewersEvent{Viewers: r.viewerConns()}), "viewers", true)
 	}
 	r.saveLikes(log)
 }

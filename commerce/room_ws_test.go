@@ -332,13 +332,18 @@ func testWSMerchant(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if p, _, err = e.s.SetProductPhoto(t.Context(), e.ch.ID, p.ID, "products/1/mackerel.jpg"); err != nil {
+		t.Fatal(err)
+	}
 	m := e.dial(t, dialOpt{token: e.sec.StreamKey})
 	m.hello("사장님")
 	v := e.dial(t, dialOpt{})
 	v.hello("손님")
 
 	m.do("product.pin", map[string]any{"product_id": p.ID}, true)
-	if ev := v.await("product.pinned", isType("product.pinned")); ev["product"].(map[string]any)["name"] != "고등어" {
+	// The card needs the photo's URLs, as the API gives them.
+	if ev := v.await("product.pinned", isType("product.pinned")); ev["product"].(map[string]any)["name"] != "고등어" ||
+		ev["product"].(map[string]any)["thumb_url"] != "/photos/products/1/mackerel_320.jpg" {
 		t.Fatalf("product.pinned %v", ev)
 	}
 	// The recording is told, to start a chapter there.
@@ -357,10 +362,11 @@ func testWSMerchant(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	if r := v.do("product.pin", map[string]any{"product_id": p.ID}, false); errCode(r) != "forbidden" {
 		t.Fatalf("viewer pin: %v", r)
 	}
-	// A late joiner sees pin, notice, likes and the viewer count.
+	// A late joiner sees pin, notice, likes and the viewer count: the two
+	// customers, not the merchant's studio.
 	late := e.dial(t, dialOpt{})
 	st := late.hello("늦은 손님")["state"].(map[string]any)
-	if num(st["pinned"].(map[string]any)["id"]) != p.ID || st["notice"] != "오늘 3시까지 할인" || num(st["likes"]) != 5 || num(st["viewers"]) != 3 {
+	if num(st["pinned"].(map[string]any)["id"]) != p.ID || st["notice"] != "오늘 3시까지 할인" || num(st["likes"]) != 5 || num(st["viewers"]) != 2 {
 		t.Fatalf("late hello state %v", st)
 	}
 	// A wrong key is refused before the upgrade.
@@ -477,7 +483,7 @@ func testWSOrders(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	m := e.dial(t, dialOpt{token: e.sec.StudioToken})
 	m.hello("사장님")
 	buyer := e.dial(t, dialOpt{})
-	buyer.hello("손님")
+	token := buyer.hello("손님")["viewer_token"].(string)
 	other := e.dial(t, dialOpt{})
 	other.hello("구경꾼")
 
@@ -529,6 +535,19 @@ func testWSOrders(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	// Someone else cannot cancel the buyer's order.
 	if r := other.do("order.cancel", map[string]any{"order_id": num(o["id"])}, false); errCode(r) != "not_found" {
 		t.Fatalf("cancel another's order: %v", r)
+	}
+	// The buyer reloads the page: its hello brings its orders back, newest
+	// first, with their status; nobody else's hello has them.
+	again := e.dial(t, dialOpt{})
+	h := again.do("hello", map[string]any{"viewer_token": token}, true)
+	orders, _ := h["orders"].([]any)
+	if len(orders) != 2 || num(orders[0].(map[string]any)["id"]) != num(o2["id"]) || orders[1].(map[string]any)["status"] != "accepted" {
+		t.Fatalf("hello orders after a reload: %v", h["orders"])
+	}
+	for _, c := range []*wsTestClient{other, m} {
+		if orders, _ := c.hello("누구")["orders"].([]any); len(orders) != 0 {
+			t.Errorf("another's hello has orders: %v", orders)
+		}
 	}
 }
 

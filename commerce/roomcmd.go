@@ -208,14 +208,22 @@ func parseCmdID(raw json.RawMessage) (string, bool) {
 	return id, true
 }
 
+// helloOrders bounds the orders a hello reply carries: more than a
+// customer places in one broadcast.
+const helloOrders = 20
+
 type helloReply struct {
-	ViewerID    int64     `json:"viewer_id"`
-	ViewerToken string    `json:"viewer_token"`
-	Nickname    string    `json:"nickname"`
-	Role        string    `json:"role"` // viewer or merchant
-	Banned      bool      `json:"banned"`
-	Claims      []Claim   `json:"claims"` // the viewer's claims in the live broadcast
-	State       roomState `json:"state"`
+	ViewerID    int64   `json:"viewer_id"`
+	ViewerToken string  `json:"viewer_token"`
+	Nickname    string  `json:"nickname"`
+	Role        string  `json:"role"` // viewer or merchant
+	Banned      bool    `json:"banned"`
+	Claims      []Claim `json:"claims"` // the viewer's claims in the live broadcast
+	// Orders are the viewer's orders in the live broadcast, newest first (at
+	// most helloOrders), so that a page reloaded mid-broadcast still shows
+	// them with their status; none for the merchant, who lists them all.
+	Orders []Order   `json:"orders"`
+	State  roomState `json:"state"`
 }
 
 // hello identifies the viewer (new, or resumed with its token), joins the
@@ -263,10 +271,15 @@ func (c *wsClient) hello(ctx context.Context, id json.RawMessage, cmdID string, 
 	if c.helloed {
 		token = h.ViewerToken
 	}
-	claims := []Claim{}
+	claims, orders := []Claim{}, []Order{}
 	if bid := c.room.broadcastID.Load(); bid != 0 {
 		if claims, err = s.Claims(ctx, v.ID, bid); err != nil {
 			return err
+		}
+		if !c.merchant {
+			if orders, err = s.ListOrders(ctx, ch.ID, OrderFilter{BroadcastID: bid, ViewerID: v.ID, Limit: helloOrders}); err != nil {
+				return err
+			}
 		}
 	}
 	c.viewer = v
@@ -284,7 +297,7 @@ func (c *wsClient) hello(ctx context.Context, id json.RawMessage, cmdID string, 
 		out <- c.room.join(c, info, func(st roomState) []byte {
 			return okReply(id, helloReply{
 				ViewerID: v.ID, ViewerToken: token, Nickname: v.Nickname, Role: role,
-				Banned: v.Banned, Claims: claims, State: st,
+				Banned: v.Banned, Claims: claims, Orders: orders, State: st,
 			})
 		})
 	})
@@ -489,7 +502,7 @@ func (c *wsClient) productPin(ctx context.Context, cmdID string, body []byte) (a
 		}
 		p = &got
 	}
-	return pinnedEvent{p}, func() { c.room.pin(p) }, nil
+	return pinnedEvent{roomProduct(p)}, func() { c.room.pin(p) }, nil
 }
 
 func (c *wsClient) couponDrop(ctx context.Context, cmdID string, body []byte) (any, func(), error) {

@@ -22,7 +22,7 @@ type (
 		MessageID int64 `json:"message_id"`
 	}
 	pinnedEvent struct {
-		Product *Product `json:"product"` // nil: unpinned
+		Product *productJSON `json:"product"` // nil: unpinned
 	}
 	noticeEvent struct {
 		Text string `json:"text"`
@@ -61,12 +61,22 @@ type (
 type roomState struct {
 	Live        bool          `json:"live"`
 	BroadcastID int64         `json:"broadcast_id"` // 0 when not live
-	Pinned      *Product      `json:"pinned"`
+	Pinned      *productJSON  `json:"pinned"`
 	Coupons     []Coupon      `json:"coupons"` // open, with remaining counts
 	Viewers     int           `json:"viewers"`
 	Likes       int64         `json:"likes"`
 	Notice      string        `json:"notice"`
 	Chat        []ChatMessage `json:"chat"` // the last 50, oldest first
+}
+
+// roomProduct is a product as the room shows it: as the API does, with its
+// photo's URLs, so that a page needs no second request to show the card.
+func roomProduct(p *Product) *productJSON {
+	if p == nil {
+		return nil
+	}
+	pj := toProductJSON(*p)
+	return &pj
 }
 
 // roomEvent returns the JSON of an event: body's fields with "type".

@@ -814,11 +814,11 @@ function main() {
   statusBox.after(showLoginButton);
 
   /**
-   * The room counts connections, this studio's own included: the merchant
-   * wants to know how many customers watch.
+   * The room's viewer count: the customers' connections, the studio's own
+   * left out by the server.
    * @param {unknown} n
    */
-  const watching = (n) => Math.max(0, (Number(n) || 0) - 1);
+  const watching = (n) => Math.max(0, Number(n) || 0);
 
   room.on('hello', (m) => {
     if (!m.ok) {

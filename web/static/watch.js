@@ -341,6 +341,11 @@ function main() {
     }
     myViewerID = m.viewer_id;
     live = fromHello(m, live);
+    // The server's word on this broadcast's orders: their status may have
+    // moved while the page was closed or the connection down.
+    for (const o of m.orders ?? []) {
+      gotOrder(o);
+    }
     for (const o of orders) {
       live = applyOrderToClaims(live, o);
     }
