@@ -645,14 +645,16 @@ function main() {
       const compact = claimed || !!reason;
       const box = make('div', `coupon${claimed ? ' claimed' : ''}${compact ? ' compact' : ''}`);
       const info = make('div', 'coupon-info');
+      // A preset coupon's title is its discount already: say it once.
+      const same = c.title === discount;
       if (compact) {
-        info.append(make('p', 'coupon-title', `${c.title} · ${discount}`));
+        info.append(make('p', 'coupon-title', same ? discount : `${c.title} · ${discount}`));
       } else {
-        info.append(
-          make('p', 'coupon-title', c.title),
-          make('p', 'coupon-discount', discount),
-          make('p', 'coupon-left', t('watch.couponLeft', { n: formatCount(c.remaining, lang()) })),
-        );
+        info.append(make('p', 'coupon-title', c.title));
+        if (!same) {
+          info.append(make('p', 'coupon-discount', discount));
+        }
+        info.append(make('p', 'coupon-left', t('watch.couponLeft', { n: formatCount(c.remaining, lang()) })));
       }
       box.append(make('span', 'coupon-icon', '🎟️'), info);
       const stateKey = (mine?.used_by_order ? 'watch.couponUsed' : '')
@@ -756,8 +758,9 @@ function main() {
     couponSel.replaceChildren(make('option', '', t('watch.noCoupon')));
     /** @type {HTMLOptionElement} */ (couponSel.firstElementChild).value = '';
     for (const c of usable) {
+      const off = t('watch.couponDiscount', { won: formatWon(c.discount_won, lang()) });
       const o = /** @type {HTMLOptionElement} */ (make('option', '', c.title
-        ? `${c.title} (${t('watch.couponDiscount', { won: formatWon(c.discount_won, lang()) })})`
+        ? (c.title === off ? off : `${c.title} (${off})`)
         : t('watch.couponN', { id: c.coupon_id })));
       o.value = String(c.coupon_id);
       couponSel.append(o);
