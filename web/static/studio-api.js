@@ -1,6 +1,6 @@
 // @ts-check
 // The merchant REST API (docs/api.md) as the studio uses it: products,
-// photos, orders, and the PIN login.
+// photos, orders, the stall's profile and schedule, and the PIN login.
 
 /** An error answer of the API, or a network failure (status 0). */
 export class ApiError extends Error {
@@ -8,12 +8,14 @@ export class ApiError extends Error {
    * @param {number} status
    * @param {string} code the API's error code, 'network' when the request did not get through
    * @param {string} message for people, in the language asked for
+   * @param {string} [field] the input at fault, for bad input
    */
-  constructor(status, code, message) {
+  constructor(status, code, message, field = '') {
     super(message || `HTTP ${status}`);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.field = field;
   }
 }
 
@@ -61,7 +63,7 @@ export async function request(method, url, opts = {}) {
   if (!res.ok) {
     const e = data && typeof data.error === 'object' && data.error ? data.error : {};
     const code = typeof e.code === 'string' ? e.code : res.status === 429 ? 'too_many_requests' : '';
-    throw new ApiError(res.status, code, typeof e.message === 'string' ? e.message : '');
+    throw new ApiError(res.status, code, typeof e.message === 'string' ? e.message : '', typeof e.field === 'string' ? e.field : '');
   }
   return data;
 }
@@ -110,13 +112,68 @@ export class StudioApi {
    * @returns {Promise<any>} the product
    */
   putPhoto(id, photo) {
-    const path = `/products/${id}/photo`;
+    return this.sendPhoto(`/products/${id}/photo`, photo);
+  }
+
+  /**
+   * @param {string} path
+   * @param {Blob} photo
+   */
+  sendPhoto(path, photo) {
     if (['image/jpeg', 'image/png', 'image/gif'].includes(photo.type)) {
       return this.call('PUT', path, { body: photo, type: photo.type });
     }
     const form = new FormData();
     form.append('photo', photo);
     return this.call('PUT', path, { body: form });
+  }
+
+  /**
+   * The stall's profile (the channel document).
+   * @returns {Promise<any>}
+   */
+  channel() {
+    return this.call('GET', '');
+  }
+
+  /**
+   * Changes the stall's profile: market, location, hours, description.
+   * @param {Record<string, string>} fields
+   * @returns {Promise<any>} the channel document
+   */
+  editChannel(fields) {
+    return this.call('PATCH', '', { json: fields });
+  }
+
+  /**
+   * Replaces the stall's photo.
+   * @param {Blob} photo
+   * @returns {Promise<any>} the channel document
+   */
+  putChannelPhoto(photo) {
+    return this.sendPhoto('/photo', photo);
+  }
+
+  /**
+   * The upcoming scheduled broadcasts, soonest first.
+   * @returns {Promise<Array<{id: number, title: string, starts_at: string}>>}
+   */
+  async schedule() {
+    const r = await this.call('GET', '/schedule');
+    return Array.isArray(r?.schedule) ? r.schedule : [];
+  }
+
+  /**
+   * @param {{title: string, starts_at: string}} s
+   * @returns {Promise<any>} the scheduled broadcast
+   */
+  addSchedule(s) {
+    return this.call('POST', '/schedule', { json: s });
+  }
+
+  /** @param {number} id */
+  deleteSchedule(id) {
+    return this.call('DELETE', `/schedule/${encodeURIComponent(id)}`);
   }
 
   /**

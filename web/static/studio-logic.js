@@ -323,3 +323,134 @@ export function errorText(err) {
   }
   return { key: 'error.generic' };
 }
+
+// ---- Schedule ----
+
+/** Korea's offset from UTC (no summer time): the markets' clock, whatever the phone's. */
+const kstOffsetMs = 9 * 3600_000;
+const weekdaysKo = ['일', '월', '화', '수', '목', '금', '토'];
+const weekdaysEn = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const monthsEn = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * A moment in Korean time, as the date and time inputs hold it.
+ * @param {number} ms
+ * @returns {{date: string, time: string}} 2026-11-24 and 17:00
+ */
+export function kstParts(ms) {
+  const d = new Date(ms + kstOffsetMs);
+  const p = (/** @type {number} */ n) => String(n).padStart(2, '0');
+  return {
+    date: `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}`,
+    time: `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}`,
+  };
+}
+
+/**
+ * A scheduled broadcast's time as the merchant reads it, in Korean time:
+ * "11월 24일 (화) 오후 5:00", in English "Tue, Nov 24, 5:00 PM".
+ * @param {string} iso
+ * @param {'ko' | 'en'} [lang]
+ * @returns {string} '' for a time that is not one
+ */
+export function formatSlot(iso, lang = 'ko') {
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) {
+    return '';
+  }
+  const d = new Date(ms + kstOffsetMs);
+  const h = d.getUTCHours();
+  const clock = `${h % 12 || 12}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
+  if (lang === 'en') {
+    return `${weekdaysEn[d.getUTCDay()]}, ${monthsEn[d.getUTCMonth()]} ${d.getUTCDate()}, ${clock} ${h < 12 ? 'AM' : 'PM'}`;
+  }
+  return `${d.getUTCMonth() + 1}월 ${d.getUTCDate()}일 (${weekdaysKo[d.getUTCDay()]}) ${h < 12 ? '오전' : '오후'} ${clock}`;
+}
+
+/**
+ * The time the date and time inputs say, in Korean time, as the API takes
+ * it (2026-11-24T17:00:00+09:00), or null when one is empty or wrong.
+ * @param {string} date yyyy-mm-dd
+ * @param {string} time hh:mm
+ * @returns {string | null}
+ */
+export function slotStart(date, time) {
+  const d = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(date ?? '').trim());
+  const tm = /^(\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?$/.exec(String(time ?? '').trim());
+  if (!d || !tm) {
+    return null;
+  }
+  const [y, mo, da, h, mi] = [+d[1], +d[2], +d[3], +tm[1], +tm[2]];
+  const check = new Date(Date.UTC(y, mo - 1, da, h, mi));
+  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== da || h > 23 || mi > 59) {
+    return null;
+  }
+  return `${d[1]}-${d[2]}-${d[3]}T${String(h).padStart(2, '0')}:${tm[2]}:00+09:00`;
+}
+
+/** The minutes the quick buttons round to. */
+const quickStepMin = 10;
+
+/**
+ * The quick buttons of the schedule form, in Korean time: tomorrow at this
+ * time (to the next 10 minutes), and 6 in the evening, today's while it is
+ * more than half an hour away, else tomorrow's.
+ * @param {number} now ms
+ * @returns {Array<{key: string, date: string, time: string}>}
+ */
+export function quickSlots(now) {
+  const step = quickStepMin * 60_000;
+  const tomorrow = kstParts(Math.ceil(now / step) * step + 24 * 3600_000);
+  const today = kstParts(now);
+  const sixToday = Date.parse(`${today.date}T18:00:00+09:00`);
+  const tonight = now < sixToday - 30 * 60_000;
+  return [
+    { key: 'studio.scheduleSameTime', ...tomorrow },
+    tonight
+      ? { key: 'studio.scheduleTonight', date: today.date, time: '18:00' }
+      : { key: 'studio.scheduleTomorrowEvening', date: kstParts(sixToday + 24 * 3600_000).date, time: '18:00' },
+  ];
+}
+
+/**
+ * Checks the schedule form before it is sent: a date and a time are
+ * needed. Whether the time is too early or too far is the server's to say
+ * (its message, in the merchant's language, see scheduleError).
+ * @param {{title: string, date: string, time: string}} f
+ * @returns {{ok: true, body: {title: string, starts_at: string}} | {ok: false, field: 'title' | 'date' | 'time', key: string}}
+ */
+export function scheduleInput(f) {
+  const title = String(f.title ?? '').replace(/\s+/g, ' ').trim();
+  if ([...title].length > 80) {
+    return { ok: false, field: 'title', key: 'studio.scheduleBadTitle' };
+  }
+  if (!String(f.date ?? '').trim()) {
+    return { ok: false, field: 'date', key: 'studio.scheduleNeedDate' };
+  }
+  if (!String(f.time ?? '').trim()) {
+    return { ok: false, field: 'time', key: 'studio.scheduleNeedTime' };
+  }
+  const start = slotStart(f.date, f.time);
+  if (!start) {
+    return { ok: false, field: 'date', key: 'studio.scheduleNeedDate' };
+  }
+  return { ok: true, body: { title, starts_at: start } };
+}
+
+/**
+ * Which input a refused form's error belongs to, and what to say: the
+ * server's message (asked for in the merchant's language) for what it
+ * refused, the studio's words for the rest.
+ * @param {{status?: number, code?: string, message?: string, field?: string} | null | undefined} err
+ * @param {Record<string, string>} inputs the API's field names to the form's
+ * @returns {{input: string, key: string} | {input: string, text: string}}
+ */
+export function formError(err, inputs) {
+  const field = typeof err?.field === 'string' ? err.field : '';
+  const input = inputs[field] ?? '';
+  if (err?.code === 'invalid' && err.message) {
+    return { input, text: err.message };
+  }
+  const r = errorText(err);
+  return { input, ...r };
+}

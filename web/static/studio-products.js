@@ -28,20 +28,15 @@ export class Products {
     this.empty = byId('products-empty', HTMLElement);
     this.view = byId('products-view', HTMLElement);
     this.form = byId('product-form', HTMLFormElement);
-    this.photo = byId('product-photo', HTMLInputElement);
-    this.preview = byId('product-photo-preview', HTMLImageElement);
-    this.photoLabel = byId('product-photo-label', HTMLElement);
+    this.photo = new PhotoPicker('product-photo');
     this.name = byId('product-name', HTMLInputElement);
     this.price = byId('product-price', HTMLInputElement);
     this.stock = byId('product-stock', HTMLInputElement);
     this.error = byId('product-error', HTMLElement);
     this.save = byId('product-save', HTMLButtonElement);
-    /** @type {string | null} the preview's blob: URL */
-    this.previewURL = null;
 
     byId('product-add', HTMLButtonElement).addEventListener('click', () => this.openForm());
     byId('product-cancel', HTMLButtonElement).addEventListener('click', () => this.closeForm());
-    this.photo.addEventListener('change', () => this.showPhoto());
     this.form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       busy(this.save, () => this.submit());
@@ -121,7 +116,7 @@ export class Products {
 
   openForm() {
     this.form.reset();
-    this.clearPhoto();
+    this.photo.clear();
     this.error.hidden = true;
     this.view.hidden = true;
     this.form.hidden = false;
@@ -129,31 +124,9 @@ export class Products {
   }
 
   closeForm() {
-    this.clearPhoto();
+    this.photo.clear();
     this.form.hidden = true;
     this.view.hidden = false;
-  }
-
-  clearPhoto() {
-    if (this.previewURL) {
-      URL.revokeObjectURL(this.previewURL);
-      this.previewURL = null;
-    }
-    this.preview.hidden = true;
-    this.preview.removeAttribute('src');
-    this.photoLabel.classList.remove('again');
-  }
-
-  showPhoto() {
-    const file = this.photo.files?.[0];
-    this.clearPhoto();
-    if (!file) {
-      return;
-    }
-    this.previewURL = URL.createObjectURL(file);
-    this.preview.src = this.previewURL;
-    this.preview.hidden = false;
-    this.photoLabel.classList.add('again');
   }
 
   /** @param {string} key */
@@ -192,7 +165,7 @@ export class Products {
       return;
     }
     this.upsert(product);
-    const file = this.photo.files?.[0];
+    const file = this.photo.file();
     if (file) {
       try {
         this.upsert(await this.ctx.api.putPhoto(product.id, await shrinkPhoto(file)));
@@ -224,6 +197,66 @@ export class Products {
     }
     this.loaded = true;
     this.render();
+  }
+}
+
+/**
+ * A photo taken with the phone's camera in a form: the file input (id),
+ * its preview (id-preview) and its label (id-label), which gets smaller
+ * once there is a photo. The product form and the stall form use it.
+ */
+export class PhotoPicker {
+  /** @param {string} id */
+  constructor(id) {
+    this.input = byId(id, HTMLInputElement);
+    this.preview = byId(`${id}-preview`, HTMLImageElement);
+    this.label = byId(`${id}-label`, HTMLElement);
+    /** @type {string | null} the preview's blob: URL */
+    this.previewURL = null;
+    this.input.addEventListener('change', () => this.showPicked());
+  }
+
+  /** @returns {File | null} the photo taken, if any */
+  file() {
+    return this.input.files?.[0] ?? null;
+  }
+
+  /**
+   * Forgets the photo taken; shows url (the photo there is already) if given.
+   * @param {string} [url]
+   */
+  clear(url) {
+    if (this.previewURL) {
+      URL.revokeObjectURL(this.previewURL);
+      this.previewURL = null;
+    }
+    this.input.value = '';
+    this.show(url && url.startsWith('/') ? url : '');
+  }
+
+  /** @param {string} src '' for none */
+  show(src) {
+    this.preview.hidden = !src;
+    if (src) {
+      this.preview.src = src;
+    } else {
+      this.preview.removeAttribute('src');
+    }
+    this.label.classList.toggle('again', !!src);
+  }
+
+  showPicked() {
+    const file = this.file();
+    if (this.previewURL) {
+      URL.revokeObjectURL(this.previewURL);
+      this.previewURL = null;
+    }
+    if (!file) {
+      this.show('');
+      return;
+    }
+    this.previewURL = URL.createObjectURL(file);
+    this.show(this.previewURL);
   }
 }
 

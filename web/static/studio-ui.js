@@ -162,7 +162,21 @@ export class Bell {
   }
 }
 
-/** @typedef {'products' | 'coupons' | 'orders' | 'chat'} Tab */
+/**
+ * The panels: one for each tab, and the stall's profile, opened from the
+ * schedule panel.
+ * @typedef {'products' | 'coupons' | 'orders' | 'chat' | 'schedule' | 'stall'} Tab
+ */
+
+/** The text key of each panel's title. */
+const panelTitles = /** @type {Record<Tab, string>} */ ({
+  products: 'studio.tabProducts',
+  coupons: 'studio.tabCoupons',
+  orders: 'studio.tabOrders',
+  chat: 'studio.tabChat',
+  schedule: 'studio.tabSchedule',
+  stall: 'studio.stallTitle',
+});
 
 /** The tab buttons and the sheet over the lower half that shows one panel. */
 export class Tabs {
@@ -195,11 +209,11 @@ export class Tabs {
     this.sheet.hidden = !tab;
     document.body.classList.toggle('sheet-open', !!tab);
     for (const b of this.buttons) {
-      const on = b.dataset.tab === tab;
+      const on = b.dataset.tab === (tab === 'stall' ? 'schedule' : tab); // the stall is opened from the schedule
       b.classList.toggle('on', on);
       b.setAttribute('aria-expanded', String(on));
     }
-    for (const name of ['products', 'coupons', 'orders', 'chat']) {
+    for (const name of Object.keys(panelTitles)) {
       byId(`panel-${name}`, HTMLElement).hidden = name !== tab;
     }
     this.retitle();
@@ -207,8 +221,7 @@ export class Tabs {
   }
 
   retitle() {
-    const keys = { products: 'studio.tabProducts', coupons: 'studio.tabCoupons', orders: 'studio.tabOrders', chat: 'studio.tabChat' };
-    this.title.textContent = this.current ? t(keys[this.current]) : '';
+    this.title.textContent = this.current ? t(panelTitles[this.current]) : '';
   }
 }
 

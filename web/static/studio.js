@@ -11,6 +11,8 @@ import { Coupons } from './studio-coupons.js';
 import { bitrate, classifyQuality, loginInput, qualityKeys, statsSample } from './studio-logic.js';
 import { Orders } from './studio-orders.js';
 import { Products } from './studio-products.js';
+import { Schedule } from './studio-schedule.js';
+import { StallProfile } from './studio-stall.js';
 import { Bell, Tabs, Toast } from './studio-ui.js';
 import { Keeper, SignalError, backoff } from './whip.js';
 
@@ -747,6 +749,10 @@ function main() {
     live.classList.toggle('reconnecting', s === 'reconnecting');
     liveLabel.textContent = t(s === 'reconnecting' ? 'studio.reconnecting' : 'studio.live');
     document.body.dataset.state = s;
+    stallOpen.hidden = s !== 'idle';
+    if (s !== 'idle' && tabs.current === 'stall') {
+      tabs.show(null); // going live: the broadcast comes first
+    }
     showMessage(studio.message);
     showQuality();
     showCounts();
@@ -794,12 +800,35 @@ function main() {
     },
   });
   const chat = new Chat({ room, toast });
+  const schedule = new Schedule({ api, toast, unauthorized });
+  const stall = new StallProfile({ api, toast, unauthorized, done: () => tabs.show('schedule') });
+  const stallOpen = byId('stall-open', HTMLButtonElement);
   const tabs = new Tabs((tab) => {
     if (tab === 'products' && !products.loaded) {
       products.load();
     }
+    if (tab === 'schedule') {
+      schedule.load(); // the list may have changed on another phone, and days pass
+      schedule.render();
+    }
+    if (tab === 'stall') {
+      stall.load();
+    }
   });
   tabsBox.hidden = false;
+  // The stall's profile is for a quiet moment, not for during a broadcast.
+  stallOpen.addEventListener('click', () => tabs.show('stall'));
+
+  /** Placeholders, which translate() leaves alone. */
+  const placeholders = () => {
+    for (const input of document.querySelectorAll('[data-i18n-placeholder]')) {
+      const key = input.getAttribute('data-i18n-placeholder');
+      if (key && (input instanceof HTMLInputElement || input instanceof HTMLTextAreaElement)) {
+        input.placeholder = t(key);
+      }
+    }
+  };
+  placeholders();
 
   // A way back in when the saved link stopped working.
   const showLoginButton = document.createElement('button');
@@ -847,15 +876,17 @@ function main() {
     coupons.render();
     orders.render();
     chat.render();
+    schedule.render();
+    placeholders();
     showLoginButton.textContent = t('studio.loginAgain');
   });
   render();
   products.load();
 
-  // ?tab=orders (products, coupons, chat) opens that panel, e.g. from a
+  // ?tab=orders (products, coupons, chat, schedule) opens that panel, e.g. from a
   // tutor's link or a home-screen shortcut.
   const startTab = new URLSearchParams(location.search).get('tab');
-  if (startTab === 'products' || startTab === 'coupons' || startTab === 'orders' || startTab === 'chat') {
+  if (startTab === 'products' || startTab === 'coupons' || startTab === 'orders' || startTab === 'chat' || startTab === 'schedule') {
     tabs.show(startTab);
   }
 

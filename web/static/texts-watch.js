@@ -108,6 +108,10 @@ export const watchTexts = {
     'channel.chapters': '상품별로 보기',
     'channel.replayError': '다시보기를 열 수 없어요. 잠시 후 다시 해 주세요.',
     'channel.liveNow': '지금 라이브 중이에요! 보러 가기',
+    'channel.products': '가게 상품',
+    'channel.watchClip': '영상 보기',
+    'channel.closeClip': '영상 닫기',
+    'channel.clipError': '영상을 열 수 없어요. 잠시 후 다시 해 주세요.',
   },
   en: {
     'watch.title': 'Dangol Live',
@@ -213,5 +217,9 @@ export const watchTexts = {
     'channel.chapters': 'By product',
     'channel.replayError': 'The replay cannot be played. Please try again later.',
     'channel.liveNow': 'The shop is live now! Watch',
+    'channel.products': 'Products',
+    'channel.watchClip': 'Watch video',
+    'channel.closeClip': 'Close video',
+    'channel.clipError': 'The video cannot be played. Please try again later.',
   },
 };

@@ -458,3 +458,42 @@ export function upcoming(schedule, now) {
 export function cleanNickname(s) {
   return [...s.replace(/\s+/g, ' ').trim()].slice(0, 20).join('');
 }
+
+/**
+ * @typedef {{url: string, duration_s?: number, broadcast_id?: number, pinned_at?: string}} Clip
+ * @typedef {Product & {clip?: Clip}} StallProduct
+ */
+
+/**
+ * The products the stall view lists, from GET .../products: those with a
+ * name and a price, in the server's order, each with its clip only when the
+ * clip is a path on this server (the page's media policy allows no other).
+ * @param {unknown} list
+ * @returns {StallProduct[]}
+ */
+export function stallProducts(list) {
+  if (!Array.isArray(list)) {
+    return [];
+  }
+  /** @type {StallProduct[]} */
+  const out = [];
+  for (const p of list) {
+    if (!p || typeof p !== 'object' || typeof p.id !== 'number' || typeof p.name !== 'string' || typeof p.price_won !== 'number') {
+      continue;
+    }
+    const stock = Math.max(0, Math.floor(Number(p.stock) || 0));
+    /** @type {StallProduct} */
+    const sp = { id: p.id, name: p.name, price_won: p.price_won, stock };
+    for (const k of /** @type {const} */ (['thumb_url', 'photo_url'])) {
+      if (typeof p[k] === 'string' && p[k].startsWith('/')) {
+        sp[k] = p[k];
+      }
+    }
+    const c = p.clip;
+    if (c && typeof c.url === 'string' && c.url.startsWith('/') && !c.url.startsWith('//')) {
+      sp.clip = { url: c.url, duration_s: Number(c.duration_s) || 0 };
+    }
+    out.push(sp);
+  }
+  return out;
+}

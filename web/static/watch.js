@@ -3,7 +3,8 @@
 // for sound), reconnects by itself, and around the video the live room:
 // chat, likes, the pinned product with its order sheet, coupon drops, the
 // notice and the viewer's own orders. While the channel is not live it shows
-// the stall, its next broadcasts and its replays, which play on this page.
+// the stall, its next broadcasts, its products (with their clips) and its
+// replays, which play on this page.
 // The logic without a DOM is in watch-state.js.
 
 import { lang, onLangChange, setupLang, t } from './i18n.js';
@@ -11,7 +12,7 @@ import { Room, RoomError } from './room.js';
 import {
   addClaim, applyOrderToClaims, canCancel, chapterAt, checkOrderForm, cleanNickname, couponStateKey,
   emptyState, errorKey, formatCount, formatDuration, formatWhen, formatWon, fromHello, orderDone,
-  orderStatusKey, reduce, replaySource, stepQty, upcoming, upsertOrder, usableCoupons,
+  orderStatusKey, reduce, replaySource, stallProducts, stepQty, upcoming, upsertOrder, usableCoupons,
 } from './watch-state.js';
 import { Keeper, SignalError, backoff } from './whip.js';
 
@@ -962,12 +963,147 @@ function main() {
   let channel = null;
   /** @type {Array<Record<string, any>>} */
   let replays = [];
+  /** @type {import('./watch-state.js').StallProduct[]} */
+  let stallItems = [];
 
   async function loadStall() {
-    const [ch, rp] = await Promise.all([getJSON(api), getJSON(`${api}/replays`)]);
+    const [ch, rp, pr] = await Promise.all([getJSON(api), getJSON(`${api}/replays`), getJSON(`${api}/products`)]);
     channel = ch && typeof ch === 'object' ? ch : null;
     replays = Array.isArray(rp?.replays) ? rp.replays.filter((/** @type {any} */ r) => r && (r.replay_url || r.replay_hls_url)) : [];
+    stallItems = stallProducts(pr?.products);
+    for (const p of stallItems) {
+      photos.set(p.id, p.thumb_url ?? p.photo_url ?? ''); // the pinned card's photos too
+    }
     schedule();
+  }
+
+  // The products, with a button for each one's clip: a video element only
+  // once it is tapped, and one at a time (a cheap phone, a market's LTE).
+  const productsList = el('stall-products');
+  /** @type {{id: number, video: HTMLVideoElement, error: HTMLElement, button: HTMLButtonElement} | null} */
+  let clip = null;
+  /** What the products were drawn from: drawn again only when it changes (a playing clip stays). */
+  let productsDrawn = '';
+
+  function renderProducts() {
+    const key = JSON.stringify([stallItems, lang()]);
+    if (key === productsDrawn) {
+      return;
+    }
+    productsDrawn = key;
+    stopClip();
+    el('products-box').hidden = stallItems.length === 0;
+    productsList.replaceChildren(...stallItems.map(productRow));
+  }
+
+  /** @param {import('./watch-state.js').StallProduct} p */
+  function productRow(p) {
+    const li = make('li', 'list-item stall-product');
+    li.dataset.product = String(p.id);
+    const row = make('div', 'product-row');
+    const url = p.thumb_url ?? p.photo_url;
+    if (url) {
+      const img = /** @type {HTMLImageElement} */ (make('img', 'product-thumb'));
+      img.alt = '';
+      img.loading = 'lazy';
+      img.decoding = 'async';
+      img.width = 80;
+      img.height = 80;
+      img.src = url;
+      row.append(img);
+    } else {
+      const none = make('span', 'product-thumb none', '🛍️');
+      none.setAttribute('aria-hidden', 'true');
+      row.append(none);
+    }
+    const info = make('div', 'product-info');
+    const price = make('p', 'product-price-line');
+    price.append(make('strong', 'product-price', formatWon(p.price_won, lang())));
+    if (p.stock <= 0) {
+      price.append(' ', make('span', 'product-soldout', t('watch.soldOut')));
+    }
+    info.append(make('p', 'product-name', p.name), price);
+    row.append(info);
+    li.append(row);
+    if (p.clip) {
+      const b = /** @type {HTMLButtonElement} */ (make('button', 'clip-btn'));
+      b.type = 'button';
+      b.setAttribute('aria-expanded', 'false');
+      clipLabel(b, p, false);
+      const c = p.clip;
+      b.addEventListener('click', () => {
+        if (clip?.id === p.id) {
+          stopClip();
+        } else {
+          playClip(p, c.url, li, b);
+        }
+      });
+      li.append(b);
+    }
+    return li;
+  }
+
+  /**
+   * @param {HTMLButtonElement} b
+   * @param {{name: string}} p
+   * @param {boolean} open
+   */
+  function clipLabel(b, p, open) {
+    const text = t(open ? 'channel.closeClip' : 'channel.watchClip');
+    const icon = make('span', 'clip-icon', open ? '✕' : '▶');
+    icon.setAttribute('aria-hidden', 'true');
+    b.replaceChildren(icon, make('span', '', text));
+    b.setAttribute('aria-label', `${text}: ${p.name}`);
+    b.setAttribute('aria-expanded', String(open));
+  }
+
+  /**
+   * Plays a product's clip under it, with sound (the tap allows it), else
+   * muted.
+   * @param {{id: number, name: string}} p
+   * @param {string} url
+   * @param {HTMLElement} li
+   * @param {HTMLButtonElement} b
+   */
+  function playClip(p, url, li, b) {
+    stopClip();
+    const v = document.createElement('video');
+    v.className = 'clip-video';
+    v.controls = true;
+    v.playsInline = true;
+    v.setAttribute('playsinline', '');
+    v.preload = 'auto';
+    v.src = url;
+    const err = make('p', 'form-error clip-error', t('channel.clipError'));
+    err.setAttribute('role', 'alert');
+    err.hidden = true;
+    v.addEventListener('error', () => {
+      err.hidden = false;
+    });
+    li.append(v, err);
+    clip = { id: p.id, video: v, error: err, button: b };
+    clipLabel(b, p, true);
+    v.play().catch(() => {
+      if (clip?.video === v) {
+        v.muted = true;
+        v.play().catch(() => {});
+      }
+    });
+  }
+
+  function stopClip() {
+    const c = clip;
+    if (!c) {
+      return;
+    }
+    clip = null;
+    c.video.pause();
+    c.video.removeAttribute('src');
+    c.video.load();
+    c.video.remove();
+    c.error.remove();
+    const p = stallItems.find((x) => x.id === c.id);
+    clipLabel(c.button, p ?? { name: '' }, false);
   }
 
   /**
@@ -985,6 +1121,7 @@ function main() {
   let stallDrawn = '';
   function renderStall() {
     const ch = channel;
+    renderProducts();
     const key = JSON.stringify([ch, replays, lang()]);
     if (key === stallDrawn) {
       return;
@@ -1039,6 +1176,7 @@ function main() {
   /** @param {Record<string, any>} r */
   async function openReplay(r) {
     video.muted = true; // a live start must not talk over the replay
+    stopClip();
     replay = { id: r.id, chapters: [] };
     chapterIndex = -1;
     el('replay-title').textContent = r.title || formatWhen(r.started_at, lang()) || t('watch.title');
@@ -1134,6 +1272,7 @@ function main() {
     if (offline) {
       renderStall();
     } else {
+      stopClip(); // the shop is live: the live video comes first
       el('notice').hidden = !live.notice;
       el('notice-text').textContent = live.notice;
       el('likes').textContent = formatCount(live.likes, lang());

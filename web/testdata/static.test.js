@@ -11,7 +11,7 @@ import { Keeper, Pause, SignalError, backoff, parseLinkHeader, parseRetryAfter }
 import {
   addClaim, applyOrderToClaims, canCancel, chapterAt, chatKeep, checkOrderForm, cleanNickname, couponStateKey,
   errorKey, formatCount, formatDuration, formatWhen, formatWon, fromHello, orderDone, orderStatusKey, reduce,
-  replaySource, stepQty, upcoming, upsertOrder, usableCoupons,
+  replaySource, stallProducts, stepQty, upcoming, upsertOrder, usableCoupons,
 } from '../static/watch-state.js';
 
 const dir = new URL('../', import.meta.url);
@@ -655,6 +655,26 @@ test('replays: source, chapters, schedule', () => {
   assert.equal([...cleanNickname('가'.repeat(30))].length, 20);
 });
 
+test('stall products: clips only from this server', () => {
+  const got = stallProducts([
+    { id: 1, name: '고등어', price_won: 5000, stock: 3, thumb_url: '/photos/p/1_320.jpg', photo_url: '/photos/p/1.jpg',
+      clip: { url: '/replays/s/7/clips/pin-41.mp4', duration_s: 18.4, broadcast_id: 7, pinned_at: '2026-03-01T09:05:12Z' } },
+    { id: 2, name: '오징어', price_won: 8000, stock: 0, thumb_url: 'https://evil.example/x.jpg', clip: { url: 'https://evil.example/x.mp4' } },
+    { id: 3, name: '갈치', price_won: 9000, clip: { url: '//evil.example/x.mp4' } },
+    { id: 4, name: 'no price' },
+    null,
+    'x',
+  ]);
+  assert.deepEqual(got, [
+    { id: 1, name: '고등어', price_won: 5000, stock: 3, thumb_url: '/photos/p/1_320.jpg', photo_url: '/photos/p/1.jpg',
+      clip: { url: '/replays/s/7/clips/pin-41.mp4', duration_s: 18.4 } },
+    { id: 2, name: '오징어', price_won: 8000, stock: 0 },
+    { id: 3, name: '갈치', price_won: 9000, stock: 0 },
+  ]);
+  assert.deepEqual(stallProducts(undefined), []);
+  assert.deepEqual(stallProducts({ products: [] }), []);
+});
+
 // ---------------------------------------------------------------------------
 // Studio (merchant) logic: studio-logic.js, studio-api.js. Kept in a block of
 // its own, with its own import, apart from the watch page's tests.
@@ -831,4 +851,96 @@ test('studio: API errors carry the server message', async () => {
   } finally {
     globalThis.fetch = saved;
   }
+});
+
+test('studio: schedule times in Korean time', () => {
+  // 08:00 UTC is 17:00 in Seoul, a Tuesday.
+  assert.equal(studio.formatSlot('2026-11-24T08:00:00Z'), '11월 24일 (화) 오후 5:00');
+  assert.equal(studio.formatSlot('2026-11-24T08:00:00Z', 'en'), 'Tue, Nov 24, 5:00 PM');
+  assert.equal(studio.formatSlot('2026-11-24T03:05:00Z'), '11월 24일 (화) 오후 12:05', 'noon is afternoon');
+  assert.equal(studio.formatSlot('2026-11-23T15:30:00Z'), '11월 24일 (화) 오전 12:30', 'midnight in Seoul, the day before in UTC');
+  assert.equal(studio.formatSlot('2026-12-31T23:00:00+09:00'), '12월 31일 (목) 오후 11:00');
+  assert.equal(studio.formatSlot('nope'), '');
+  assert.deepEqual(studio.kstParts(Date.parse('2026-11-23T15:30:00Z')), { date: '2026-11-24', time: '00:30' });
+
+  assert.equal(studio.slotStart('2026-11-24', '17:00'), '2026-11-24T17:00:00+09:00');
+  assert.equal(studio.slotStart('2026-11-24', '9:05'), '2026-11-24T09:05:00+09:00');
+  assert.equal(studio.slotStart('2026-11-24', '17:00:00'), '2026-11-24T17:00:00+09:00');
+  assert.equal(studio.slotStart('2026-02-30', '17:00'), null);
+  assert.equal(studio.slotStart('2026-11-24', '24:00'), null);
+  assert.equal(studio.slotStart('', '17:00'), null);
+  assert.equal(Date.parse(studio.slotStart('2026-11-24', '17:00') ?? ''), Date.parse('2026-11-24T08:00:00Z'));
+});
+
+test('studio: quick schedule buttons', () => {
+  // 16:47 in Seoul: tomorrow at 16:50, and 6 this evening.
+  let q = studio.quickSlots(Date.parse('2026-11-23T16:47:00+09:00'));
+  assert.deepEqual(q, [
+    { key: 'studio.scheduleSameTime', date: '2026-11-24', time: '16:50' },
+    { key: 'studio.scheduleTonight', date: '2026-11-23', time: '18:00' },
+  ]);
+  // 17:45: 6 o'clock is too close; tomorrow's instead.
+  q = studio.quickSlots(Date.parse('2026-11-23T17:45:00+09:00'));
+  assert.deepEqual(q[1], { key: 'studio.scheduleTomorrowEvening', date: '2026-11-24', time: '18:00' });
+  // 23:55 on the last day of the year: the next year, and the minutes round up to midnight.
+  q = studio.quickSlots(Date.parse('2026-12-31T23:55:00+09:00'));
+  assert.deepEqual(q, [
+    { key: 'studio.scheduleSameTime', date: '2027-01-02', time: '00:00' },
+    { key: 'studio.scheduleTomorrowEvening', date: '2027-01-01', time: '18:00' },
+  ]);
+  // A UTC day apart from Seoul's (01:10 in Seoul is 16:10 UTC the day before).
+  q = studio.quickSlots(Date.parse('2026-11-24T01:10:00+09:00'));
+  assert.deepEqual(q, [
+    { key: 'studio.scheduleSameTime', date: '2026-11-25', time: '01:10' },
+    { key: 'studio.scheduleTonight', date: '2026-11-24', time: '18:00' },
+  ]);
+  for (const x of q) {
+    assert.ok(x.key in texts.ko && x.key in texts.en, x.key);
+  }
+});
+
+test('studio: the schedule form and the server\'s answers', () => {
+  assert.deepEqual(studio.scheduleInput({ title: '  주말   특가 ', date: '2026-11-24', time: '17:00' }),
+    { ok: true, body: { title: '주말 특가', starts_at: '2026-11-24T17:00:00+09:00' } });
+  assert.deepEqual(studio.scheduleInput({ title: '', date: '', time: '17:00' }), { ok: false, field: 'date', key: 'studio.scheduleNeedDate' });
+  assert.deepEqual(studio.scheduleInput({ title: '', date: '2026-11-24', time: '' }), { ok: false, field: 'time', key: 'studio.scheduleNeedTime' });
+  assert.deepEqual(studio.scheduleInput({ title: '가'.repeat(81), date: '2026-11-24', time: '17:00' }),
+    { ok: false, field: 'title', key: 'studio.scheduleBadTitle' });
+
+  const inputs = { title: 'title', starts_at: 'date' };
+  // The server's message, in the language the studio asked for, on the input it names.
+  assert.deepEqual(studio.formError({ status: 400, code: 'invalid', field: 'starts_at', message: '방송 시작 시각은 지금보다 뒤여야 합니다.' }, inputs),
+    { input: 'date', text: '방송 시작 시각은 지금보다 뒤여야 합니다.' });
+  assert.deepEqual(studio.formError({ status: 400, code: 'invalid', field: 'starts_at', message: 'starts_at must be at most 90 days ahead.' }, inputs),
+    { input: 'date', text: 'starts_at must be at most 90 days ahead.' });
+  assert.deepEqual(studio.formError({ status: 400, code: 'invalid', field: '', message: '예약은 한 번에 20개까지 할 수 있습니다.' }, inputs),
+    { input: '', text: '예약은 한 번에 20개까지 할 수 있습니다.' });
+  // The studio's own words for what it knows, and for a failed connection.
+  assert.deepEqual(studio.formError({ status: 0, code: 'network', message: 'TypeError' }, inputs), { input: '', key: 'error.network' });
+  assert.deepEqual(studio.formError({ status: 401, code: 'unauthorized', message: 'x' }, inputs), { input: '', key: 'error.unauthorized' });
+  assert.deepEqual(studio.formError(null, inputs), { input: '', key: 'error.generic' });
+});
+
+test('studio: API errors carry the field at fault', async () => {
+  const { StudioApi } = await import('../static/studio-api.js');
+  /** @type {any[]} */
+  const seen = [];
+  globalThis.fetch = async (url, init = {}) => {
+    seen.push({ url: String(url), method: init.method, headers: init.headers, body: init.body });
+    return new Response(JSON.stringify({ error: { code: 'invalid', message: 'starts_at must be in the future.', field: 'starts_at' } }),
+      { status: 400, headers: { 'Content-Type': 'application/json' } });
+  };
+  const api = new StudioApi('kim-fish', 'TOKEN', () => 'en');
+  await assert.rejects(api.addSchedule({ title: '', starts_at: '2020-01-01T10:00:00+09:00' }),
+    (err) => err.status === 400 && err.code === 'invalid' && err.field === 'starts_at' && err.message === 'starts_at must be in the future.');
+  assert.equal(seen[0].url, '/api/channels/kim-fish/schedule');
+  assert.equal(seen[0].method, 'POST');
+  assert.equal(seen[0].headers['Accept-Language'], 'en');
+  assert.equal(seen[0].headers.Authorization, 'Bearer TOKEN');
+  await assert.rejects(api.editChannel({ location: 'x' }));
+  assert.equal(seen[1].url, '/api/channels/kim-fish');
+  assert.equal(seen[1].method, 'PATCH');
+  await assert.rejects(api.deleteSchedule(3));
+  assert.equal(seen[2].url, '/api/channels/kim-fish/schedule/3');
+  assert.equal(seen[2].method, 'DELETE');
 });
