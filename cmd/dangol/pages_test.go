@@ -103,8 +103,13 @@ func TestPagesEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: screenshot %s: %v", tb.name, name, err)
 		}
-		if cfg, err := png.DecodeConfig(bytes.NewReader(img)); err != nil || cfg.Width != phoneWidth*phoneScale || cfg.Height != phoneHeight*phoneScale {
-			t.Errorf("screenshot %s is %dx%d (%v), want %dx%d", name, cfg.Width, cfg.Height, err, phoneWidth*phoneScale, phoneHeight*phoneScale)
+		// The whole screen, at the phone's pixel ratio, whatever its size then.
+		size, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]int](`[innerWidth * devicePixelRatio, innerHeight * devicePixelRatio]`))
+		if err != nil {
+			t.Fatalf("%s: screen size: %v", tb.name, err)
+		}
+		if cfg, err := png.DecodeConfig(bytes.NewReader(img)); err != nil || cfg.Width != size[0] || cfg.Height != size[1] {
+			t.Errorf("screenshot %s is %dx%d (%v), want %dx%d", name, cfg.Width, cfg.Height, err, size[0], size[1])
 		}
 		path := filepath.Join(shots, name+".png")
 		if err := os.WriteFile(path, img, 0o644); err != nil {
@@ -208,6 +213,7 @@ func TestPagesEndToEnd(t *testing.T) {
 	})()`)
 	checkTargets(t, watch, "#pinned-order", "#coupons button.coupon-claim", "#chat-send", "#like")
 	checkNames(t, watch)
+	checkReadable(t, watch)
 	shoot(watch, "watch-live")
 
 	tap(t, watch, "the coupon's claim button", chromedp.CSS(`#coupons button.coupon-claim`))
@@ -229,6 +235,7 @@ func TestPagesEndToEnd(t *testing.T) {
 		&& document.getElementById('order-total').textContent === %q
 		&& document.getElementById('order-img').complete && document.getElementById('order-img').naturalWidth > 0`, "합계 "+won(total)))
 	checkNames(t, watch)
+	checkReadable(t, watch)
 	shoot(watch, "watch-order-sheet")
 	tap(t, watch, "send the order", chromedp.ID("order-submit"))
 	watch.waitFor(t, "my orders with the new order", fmt.Sprintf(`!document.getElementById('order-sheet').open
@@ -246,6 +253,7 @@ func TestPagesEndToEnd(t *testing.T) {
 			&& !!o[0].querySelector('button.step-accepted');
 	})()`, buyer, "📝 "+note, pinnedP.name+" ×2"))
 	checkNames(t, studio)
+	checkReadable(t, studio)
 	shoot(studio, "studio-live-orders")
 	tap(t, studio, "accept", chromedp.CSS(`#order-list button.step-accepted`))
 	studio.waitFor(t, "the order accepted", `!!document.querySelector('#order-list .order-status.st-accepted') && !!document.querySelector('#order-list button.step-ready')`)
@@ -307,7 +315,9 @@ func TestPagesEndToEnd(t *testing.T) {
 		&& !document.getElementById('orders-open').hidden`, 10*time.Second)
 	shoot(watch, "watch-stall-after-live")
 	checkNames(t, studio)
+	checkReadable(t, studio)
 	checkNames(t, watch)
+	checkReadable(t, watch)
 
 	// 10. Once the recording has ended the server cuts the products' clips: the shown product
 	// has its video on the stall view, which plays under it; the other one has none.
@@ -333,8 +343,53 @@ func TestPagesEndToEnd(t *testing.T) {
 	watch.waitFor(t, "the clip playing", fmt.Sprintf(`(() => { const v = %s; return !v.paused && v.currentTime > %g; })()`, clipVideo, t1+0.3))
 	scrollTo(t, watch, "#products-box")
 	checkNames(t, watch)
+	checkReadable(t, watch)
 	shoot(watch, "watch-stall-clip")
+
+	// 11. On a small phone (360 px), in English, with the studio's panels: nothing runs off
+	// the screen and no button's words are cut.
+	for _, tb := range []*tab{watch, studio} {
+		if err := chromedp.Do(tb.ctx, chromedp.EmulateViewport(360, 740,
+			chromedp.EmulateScale(phoneScale), chromedp.EmulatePortrait, chromedp.EmulateMobile, chromedp.EmulateTouch)); err != nil {
+			t.Fatalf("%s: small phone: %v", tb.name, err)
+		}
+		tap(t, tb, "English", chromedp.CSS("[data-lang-switch]"))
+		tb.waitFor(t, "English", `document.documentElement.lang === 'en'`)
+		checkFits(t, tb)
+	}
+	for _, panel := range []string{"products", "coupons", "orders", "chat", "schedule"} {
+		tap(t, studio, "the "+panel+" tab", chromedp.CSS(fmt.Sprintf(`#tabs .tab[data-tab=%q]`, panel)))
+		studio.waitFor(t, "the "+panel+" panel", fmt.Sprintf(`!document.getElementById('panel-%s').hidden`, panel))
+		checkFits(t, studio)
+		checkReadable(t, studio)
+	}
+	shoot(studio, "studio-360-en")
+	shoot(watch, "watch-360-en")
 	ok = !t.Failed()
+}
+
+// checkFits checks that the page does not run off the screen sideways and that no shown
+// button cuts its words (its text wider than the button).
+func checkFits(t *testing.T, tb *tab) {
+	t.Helper()
+	problems, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]string](`(() => {
+  const out = [];
+  if (document.documentElement.scrollWidth > innerWidth + 1) {
+    out.push('the page is ' + document.documentElement.scrollWidth + ' px wide on a ' + innerWidth + ' px screen');
+  }
+  for (const el of document.querySelectorAll('button')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || el.closest('[hidden], dialog:not([open])')) continue;
+    if (el.scrollWidth > el.clientWidth + 1) out.push('button cut: ' + el.outerHTML.slice(0, 120));
+  }
+  return out;
+})()`))
+	if err != nil {
+		t.Fatalf("%s: check fit: %v", tb.name, err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s at 360 px: %s", tb.name, p)
+	}
 }
 
 // planBroadcasts schedules two broadcasts in the studio's schedule panel, the first with the
@@ -403,6 +458,7 @@ func planBroadcasts(t *testing.T, studio *tab, title string, shoot func(*tab, st
 	studio.waitFor(t, "two planned broadcasts", `document.querySelectorAll('#schedule-list li.slot').length === 2`)
 	checkTargets(t, studio, "#schedule-list .slot-delete", "#schedule-quick button.quick", "#schedule-date", "#schedule-time", "#schedule-save", "#tabs .tab")
 	checkNames(t, studio)
+	checkReadable(t, studio)
 	scrollTo(t, studio, "#schedule-list")
 	shoot(studio, "studio-schedule")
 
@@ -439,6 +495,7 @@ func editStall(t *testing.T, studio *tab, shoot func(*tab, string), market, loca
 		&& !document.getElementById('stall-photo-preview').hidden`)
 	checkTargets(t, studio, "#stall-save", "#stall-back", "#stall-market", "#stall-location")
 	checkNames(t, studio)
+	checkReadable(t, studio)
 	tap(t, studio, "save the stall info", chromedp.ID("stall-save"))
 	studio.waitFor(t, "the stall info saved", `document.getElementById('toast').textContent === '가게 정보를 저장했어요.'
 		&& document.getElementById('stall-photo-preview').getAttribute('src').startsWith('/photos/')
@@ -584,6 +641,76 @@ func checkNames(t *testing.T, tb *tab) {
 	}
 	for _, n := range nameless {
 		t.Errorf("%s: a control without an accessible name: %s", tb.name, n)
+	}
+}
+
+// checkReadable checks the rest of the accessibility basics on what the page shows now: text
+// contrast (WCAG AA: 4.5:1, or 3:1 for large text) against the solid background behind it, and
+// a focus order that follows the page (no positive tabindex). Text over the video, or over a
+// gradient or picture, has no single background to measure and is left out, as are disabled
+// controls, which WCAG exempts.
+func checkReadable(t *testing.T, tb *tab) {
+	t.Helper()
+	type problem struct {
+		What  string  `json:"what"`
+		Text  string  `json:"text"`
+		Ratio float64 `json:"ratio"`
+		Want  float64 `json:"want"`
+	}
+	problems, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]problem](`(() => {
+  const parse = (c) => {
+    const m = /rgba?\(([^)]+)\)/.exec(c);
+    if (!m) return null;
+    const p = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+    return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+  };
+  const lum = ({ r, g, b }) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const cs = getComputedStyle(e);
+      if (cs.backgroundImage !== 'none' || e.tagName === 'VIDEO') return null;
+      const c = parse(cs.backgroundColor);
+      if (c && c.a >= 0.95) return c;
+      if (c && c.a > 0.05) return null; // see-through: what is behind varies
+    }
+    return { r: 255, g: 255, b: 255, a: 1 };
+  };
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.textContent).join('').trim();
+    if (!own || el.closest('[hidden], dialog:not([open]), [aria-hidden="true"]') || el.closest(':disabled')) continue;
+    const r = el.getBoundingClientRect();
+    const cs = getComputedStyle(el);
+    if (r.width === 0 || r.height === 0 || cs.visibility !== 'visible' || Number(cs.opacity) < 0.1) continue;
+    if (r.bottom < 0 || r.top > innerHeight) continue; // what the screen shows now
+    const bg = background(el);
+    const fg = parse(cs.color);
+    if (!bg || !fg) continue;
+    const mix = { r: fg.r * fg.a + bg.r * (1 - fg.a), g: fg.g * fg.a + bg.g * (1 - fg.a), b: fg.b * fg.a + bg.b * (1 - fg.a) };
+    const [hi, lo] = [lum(mix), lum(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(cs.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(cs.fontWeight) >= 700);
+    const want = large ? 3 : 4.5;
+    if (ratio < want) out.push({ what: el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className ? '.' + String(el.className).split(' ').join('.') : ''), text: own.slice(0, 40), ratio: Math.round(ratio * 100) / 100, want });
+  }
+  for (const el of document.querySelectorAll('[tabindex]')) {
+    if (el.tabIndex > 0) out.push({ what: 'tabindex ' + el.tabIndex + ': ' + el.outerHTML.slice(0, 80), text: '', ratio: 0, want: 0 });
+  }
+  return out;
+})()`))
+	if err != nil {
+		t.Fatalf("%s: check contrast: %v", tb.name, err)
+	}
+	for _, p := range problems {
+		if p.Want == 0 {
+			t.Errorf("%s: a positive tabindex breaks the focus order: %s", tb.name, p.What)
+			continue
+		}
+		t.Errorf("%s: text %q (%s) has contrast %.2f:1, want at least %.1f:1", tb.name, p.Text, p.What, p.Ratio, p.Want)
 	}
 }
 
