@@ -468,6 +468,12 @@ type recorders struct {
 	mu      sync.Mutex
 	open    map[string]*openRecording // by channel
 	closing sync.WaitGroup            // recorders closing in the background
+
+	// finishing is the context of the finishing work (clips, one file), cancelled by
+	// closeAll: a shutdown must not wait minutes for a long recording to be copied, and what
+	// is left undone leaves a recording that still plays from its segments.
+	finishing     context.Context
+	stopFinishing context.CancelFunc
 }
 
 type openRecording struct {
@@ -486,7 +492,8 @@ const recorderCloseTimeout = 30 * time.Second
 const finishTimeout = 15 * time.Minute
 
 func newRecorders(store recordings.Store, log *slog.Logger) *recorders {
-	return &recorders{store: store, log: log, open: map[string]*openRecording{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &recorders{store: store, log: log, open: map[string]*openRecording{}, finishing: ctx, stopFinishing: cancel}
 }
 
 // start records the channel's live broadcast, the commerce broadcast id. A channel already
@@ -594,7 +601,7 @@ func (rs *recorders) stop(channel string, ended bool) {
 func (rs *recorders) finish(broadcast int64, prefix string) {
 	// Its own deadline: a long broadcast with many products has many clips to cut and many
 	// segments to copy.
-	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+	ctx, cancel := context.WithTimeout(rs.finishing, finishTimeout)
 	defer cancel()
 	if n, err := rs.cutClips(ctx, broadcast, prefix); err != nil {
 		rs.log.Error("product clips not all cut", "prefix", prefix, "clips", n, "err", err)
@@ -679,5 +686,6 @@ func (rs *recorders) closeAll() {
 	for ch := range rs.open {
 		rs.stop(ch, false)
 	}
+	rs.stopFinishing()
 	rs.closing.Wait()
 }
