@@ -32,6 +32,17 @@ type addedChannel struct {
 	key, channelURL, studioURL, token, pin string
 }
 
+// addChannel adds the channel slug named name to the data folder dir with `channel add`, and
+// returns what it printed.
+func addChannel(t *testing.T, dir, slug, name string) addedChannel {
+	t.Helper()
+	out, _, err := runCommand(t, nil, "--data", dir, "channel", "add", slug, "--name", name)
+	if err != nil {
+		t.Fatalf("channel add: %v", err)
+	}
+	return parseAdd(t, out)
+}
+
 // parseAdd checks that out is exactly the four lines of `channel add` and returns them.
 func parseAdd(t *testing.T, out string) addedChannel {
 	t.Helper()

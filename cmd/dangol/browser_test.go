@@ -41,11 +41,7 @@ func TestBrowserLive(t *testing.T) {
 
 	dir := t.TempDir()
 	const slug = "park-fish"
-	out, _, err := runCommand(t, nil, "--data", dir, "channel", "add", slug, "--name", "박씨네 생선")
-	if err != nil {
-		t.Fatalf("channel add: %v", err)
-	}
-	secrets := parseAdd(t, out)
+	secrets := addChannel(t, dir, slug, "박씨네 생선")
 
 	// Media on 127.0.0.1 only, offered as a loopback candidate: the browser runs on this
 	// machine, and nothing leaves it.
@@ -320,6 +316,14 @@ func (b *browser) open(t *testing.T, name, url string) *tab {
 	if !first {
 		ctx, _ = chromedp.NewContext(b.ctx) // a new tab, closed with the browser
 	}
+	return b.attach(t, ctx, name, url)
+}
+
+// attach makes ctx, a tab of b, a test tab: it records the tab's console, sets it to a phone
+// in Korean (the pages' first language) with the test instrumentation, runs setup, and opens
+// url.
+func (b *browser) attach(t *testing.T, ctx context.Context, name, url string, setup ...chromedp.Action[chromedp.Void]) *tab {
+	t.Helper()
 	tb := &tab{name: name, url: url, ctx: ctx}
 	messages := chromedp.Console(ctx)
 	go func() {
@@ -335,7 +339,6 @@ func (b *browser) open(t *testing.T, name, url string) *tab {
 	b.mu.Lock()
 	b.tabs = append(b.tabs, tb)
 	b.mu.Unlock()
-	// A phone set to Korean, the pages' first language.
 	if _, err := chromedp.Call(ctx, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{
 		UserAgent: b.userAgent, AcceptLanguage: "ko-KR,ko",
 	}); err != nil {
@@ -344,7 +347,7 @@ func (b *browser) open(t *testing.T, name, url string) *tab {
 	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: instrument}); err != nil {
 		t.Fatalf("%s: add script: %v", name, err)
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+	if err := chromedp.Do(ctx, append(setup, chromedp.Navigate(url))...); err != nil {
 		t.Fatalf("%s: open %s: %v", name, url, err)
 	}
 	return tb

@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -57,11 +55,7 @@ func TestPagesEndToEnd(t *testing.T) {
 	// 1. The server, a channel, and two products with photos, added with the stream key.
 	dir := t.TempDir()
 	const slug = "soonis-banchan"
-	out, _, err := runCommand(t, nil, "--data", dir, "channel", "add", slug, "--name", "순이네 반찬")
-	if err != nil {
-		t.Fatalf("channel add: %v", err)
-	}
-	secrets := parseAdd(t, out)
+	secrets := addChannel(t, dir, slug, "순이네 반찬")
 	addr, logs, _ := startServe(t, []string{
 		"--addr", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "-1",
 		"--media-ip", "127.0.0.1", "--loopback", "--data", dir,
@@ -551,39 +545,11 @@ const settledJS = `document.getAnimations().every((a) => a.playState !== 'runnin
 func openPhone(t *testing.T, b *browser, name, url string) *tab {
 	t.Helper()
 	ctx, _ := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext()) // closed with the browser
-	tb := &tab{name: name, url: url, ctx: ctx}
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("%s: new tab: %v", name, err)
 	}
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			tb.mu.Lock()
-			tb.console = append(tb.console, fmt.Sprintf("%s %s", m.Type, m.Text))
-			tb.mu.Unlock()
-		}
-	}()
-	b.mu.Lock()
-	b.tabs = append(b.tabs, tb)
-	b.mu.Unlock()
-	if _, err := chromedp.Call(ctx, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{
-		UserAgent: b.userAgent, AcceptLanguage: "ko-KR,ko",
-	}); err != nil {
-		t.Fatalf("%s: set language: %v", name, err)
-	}
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(phoneWidth, phoneHeight,
-		chromedp.EmulateScale(phoneScale), chromedp.EmulatePortrait, chromedp.EmulateMobile, chromedp.EmulateTouch)); err != nil {
-		t.Fatalf("%s: phone size: %v", name, err)
-	}
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: instrument}); err != nil {
-		t.Fatalf("%s: add script: %v", name, err)
-	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
-		t.Fatalf("%s: open %s: %v", name, url, err)
-	}
+	tb := b.attach(t, ctx, name, url, chromedp.EmulateViewport(phoneWidth, phoneHeight,
+		chromedp.EmulateScale(phoneScale), chromedp.EmulatePortrait, chromedp.EmulateMobile, chromedp.EmulateTouch))
 	size, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[innerWidth, innerHeight, devicePixelRatio, navigator.maxTouchPoints > 0 ? 1 : 0]`))
 	if err != nil || len(size) != 4 || size[0] != phoneWidth || size[1] != phoneHeight || size[2] != phoneScale || size[3] != 1 {
 		t.Fatalf("%s: window is %v (%v), want %dx%d at %dx with touch", name, size, err, phoneWidth, phoneHeight, phoneScale)

@@ -43,11 +43,7 @@ func testRecordSurvivesKill(t *testing.T, comeBack bool) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	out, _, err := runCommand(t, nil, "--data", dir, "channel", "add", slug, "--name", "김씨네 생선")
-	if err != nil {
-		t.Fatalf("channel add: %v", err)
-	}
-	secrets := parseAdd(t, out)
+	secrets := addChannel(t, dir, slug, "김씨네 생선")
 	args := []string{"--addr", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "-1",
 		"--media-ip", "127.0.0.1", "--loopback", "--data", dir, "--grace", "1s"}
 	srv := startChild(t, args...)

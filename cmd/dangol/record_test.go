@@ -278,11 +278,7 @@ func recordBroadcastWith(t *testing.T, dir, slug, name string, secs int, mime st
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _, err := runCommand(t, nil, "--data", dir, "channel", "add", slug, "--name", name)
-	if err != nil {
-		t.Fatalf("channel add: %v", err)
-	}
-	secrets := parseAdd(t, out)
+	secrets := addChannel(t, dir, slug, name)
 	addr, logs, stop := startServe(t, []string{
 		"--addr", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "-1",
 		"--media-ip", "127.0.0.1", "--loopback", "--data", dir, "--grace", "1s",

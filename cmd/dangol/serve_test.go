@@ -109,11 +109,7 @@ func startServe(t *testing.T, args []string) (addr string, logs *logLines, stop 
 func TestServe(t *testing.T) {
 	dir := t.TempDir()
 	const slug = "veggie-kim"
-	out, _, err := runCommand(t, nil, "--data", dir, "channel", "add", slug, "--name", "Veggie Kim")
-	if err != nil {
-		t.Fatalf("channel add: %v", err)
-	}
-	secrets := parseAdd(t, out)
+	secrets := addChannel(t, dir, slug, "Veggie Kim")
 
 	// The debug listener's address is not logged, so take a port the system just handed out.
 	free, err := net.Listen("tcp", "127.0.0.1:0")

@@ -89,11 +89,7 @@ func TestLeftOverBroadcast(t *testing.T) {
 // coupon if asked, as a process that went live and died without ending it would.
 func leaveBroadcastLive(t *testing.T, dir, slug, name string, coupon bool) (addedChannel, commerce.Broadcast) {
 	t.Helper()
-	out, _, err := runCommand(t, nil, "--data", dir, "channel", "add", slug, "--name", name)
-	if err != nil {
-		t.Fatalf("channel add: %v", err)
-	}
-	secrets := parseAdd(t, out)
+	secrets := addChannel(t, dir, slug, name)
 	store := openTestStore(t, dir)
 	defer store.Close()
 	ch, err := store.Channel(t.Context(), slug)

@@ -5,7 +5,7 @@
 
 import { lang, t } from './i18n.js';
 import { formatWon, parseAmount } from './studio-logic.js';
-import { busy, byId, h } from './studio-ui.js';
+import { busy, byId, h, reportError } from './studio-ui.js';
 
 /**
  * @typedef {import('./studio-ui.js').Toast} Toast
@@ -72,11 +72,7 @@ export class Products {
       this.loaded = true;
       this.render();
     } catch (err) {
-      if (/** @type {any} */ (err).status === 401) {
-        this.ctx.unauthorized();
-        return;
-      }
-      this.ctx.toast.error(err);
+      reportError(this.ctx, err);
     }
   }
 

@@ -6,7 +6,7 @@
 
 import { lang, t } from './i18n.js';
 import { formError, formatSlot, quickSlots, scheduleInput } from './studio-logic.js';
-import { ask, busy, byId, h } from './studio-ui.js';
+import { ask, busy, byId, h, reportError, showFormError } from './studio-ui.js';
 
 /**
  * @typedef {import('./studio-ui.js').Toast} Toast
@@ -48,11 +48,7 @@ export class Schedule {
       this.loaded = true;
       this.render();
     } catch (err) {
-      if (/** @type {any} */ (err).status === 401) {
-        this.ctx.unauthorized();
-        return;
-      }
-      this.ctx.toast.error(err);
+      reportError(this.ctx, err);
     }
   }
 
@@ -87,21 +83,9 @@ export class Schedule {
    * @param {{input: string, key: string} | {input: string, text: string} | null} e
    */
   showError(e) {
-    this.error.hidden = !e;
-    this.error.textContent = !e ? '' : 'key' in e ? t(e.key) : e.text;
-    for (const [name, input] of /** @type {Array<[string, HTMLInputElement]>} */ ([['title', this.title], ['date', this.date], ['time', this.time]])) {
-      if (e && e.input === name) {
-        input.setAttribute('aria-invalid', 'true');
-        input.setAttribute('aria-describedby', 'schedule-error');
-      } else {
-        input.removeAttribute('aria-invalid');
-        input.removeAttribute('aria-describedby');
-      }
-    }
-    if (e) {
-      this.error.scrollIntoView({ block: 'nearest' });
-    }
+    showFormError(this.error, 'schedule-error', { title: this.title, date: this.date, time: this.time }, e);
   }
+
 
   async submit() {
     const input = scheduleInput({ title: this.title.value, date: this.date.value, time: this.time.value });

@@ -8,7 +8,7 @@
 import { t } from './i18n.js';
 import { formError } from './studio-logic.js';
 import { PhotoPicker, messageOf, shrinkPhoto } from './studio-products.js';
-import { busy, byId } from './studio-ui.js';
+import { busy, byId, reportError, showFormError } from './studio-ui.js';
 
 /**
  * @typedef {import('./studio-ui.js').Toast} Toast
@@ -54,11 +54,7 @@ export class StallProfile {
     try {
       this.fill(await this.ctx.api.channel());
     } catch (err) {
-      if (/** @type {any} */ (err).status === 401) {
-        this.ctx.unauthorized();
-        return;
-      }
-      this.ctx.toast.error(err);
+      reportError(this.ctx, err);
     } finally {
       this.form.removeAttribute('aria-busy');
     }
@@ -77,21 +73,9 @@ export class StallProfile {
    * @param {{input: string, key: string} | {input: string, text: string} | null} e
    */
   showError(e) {
-    this.error.hidden = !e;
-    this.error.textContent = !e ? '' : 'key' in e ? t(e.key) : e.text;
-    for (const [f, input] of Object.entries(this.inputs)) {
-      if (e && e.input === f) {
-        input.setAttribute('aria-invalid', 'true');
-        input.setAttribute('aria-describedby', 'stall-error');
-      } else {
-        input.removeAttribute('aria-invalid');
-        input.removeAttribute('aria-describedby');
-      }
-    }
-    if (e) {
-      this.error.scrollIntoView({ block: 'nearest' });
-    }
+    showFormError(this.error, 'stall-error', this.inputs, e);
   }
+
 
   async submit() {
     this.showError(null);

@@ -245,3 +245,42 @@ export async function busy(button, work) {
     button.removeAttribute('aria-busy');
   }
 }
+
+/**
+ * Says what went wrong with a request the way every panel does: a studio
+ * whose token stopped working goes to the PIN login; anything else is said
+ * in the message strip.
+ * @param {{unauthorized: () => void, toast: Toast}} ctx
+ * @param {unknown} err
+ */
+export function reportError(ctx, err) {
+  if (/** @type {any} */ (err)?.status === 401) {
+    ctx.unauthorized();
+    return;
+  }
+  ctx.toast.error(err);
+}
+
+/**
+ * Shows a form's error under it and marks the inputs it is about.
+ * @param {HTMLElement} box the error's element, id errorID
+ * @param {string} errorID
+ * @param {Record<string, HTMLElement>} inputs by field name
+ * @param {{input: string, key: string} | {input: string, text: string} | null} e null clears
+ */
+export function showFormError(box, errorID, inputs, e) {
+  box.hidden = !e;
+  box.textContent = !e ? '' : 'key' in e ? t(e.key) : e.text;
+  for (const [name, input] of Object.entries(inputs)) {
+    if (e && e.input === name) {
+      input.setAttribute('aria-invalid', 'true');
+      input.setAttribute('aria-describedby', errorID);
+    } else {
+      input.removeAttribute('aria-invalid');
+      input.removeAttribute('aria-describedby');
+    }
+  }
+  if (e) {
+    box.scrollIntoView({ block: 'nearest' });
+  }
+}
