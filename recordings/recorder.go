@@ -105,16 +105,19 @@ type Recorder struct {
 	skippedFrames  atomic.Uint64
 
 	// owned by the mux goroutine
-	t0          time.Time
-	video       trackState
-	audio       trackState
-	format      *format // from the first video packet; nil before
-	resumed     *format // the stored recording's format, when resuming one (ResumeRecorder)
-	initDone    bool
-	videoBroken bool // lost video: skip to the next keyframe
-	lastPLI     time.Time
-	seg         *openSegment
-	segNum      int
+	t0     time.Time
+	video  trackState
+	audio  trackState
+	format *format // from the first video packet; nil before
+	// writtenVideo and writtenAudio are the times of the last samples
+	// muxed (-1 before any): the next must be later.
+	writtenVideo, writtenAudio int64
+	resumed                    *format // the stored recording's format, when resuming one (ResumeRecorder)
+	initDone                   bool
+	videoBroken                bool // lost video: skip to the next keyframe
+	lastPLI                    time.Time
+	seg                        *openSegment
+	segNum                     int
 
 	up *uploader
 }
@@ -191,6 +194,8 @@ func newRecorder(store Store, prefix string, opts Options) *Recorder {
 		in:      make(chan packetIn, opts.QueueSize),
 		closing: make(chan struct{}),
 		muxDone: make(chan struct{}),
+		// Nothing written yet: a sample at 0 is later than these.
+		writtenVideo: -1, writtenAudio: -1,
 		// The video's sample builder waits for the codec (SetVideoCodec).
 		video: trackState{clock: 90000},
 		audio: trackState{newSB: func() *samplebuilder.SampleBuilder { return samplebuilder.New(32, &codecs.OpusPacket{}, 48000) }, clock: 48000},
@@ -242,6 +247,7 @@ func ResumeRecorder(ctx context.Context, store Store, prefix string, opts Option
 		// As a track's new run: placed at arrival, after what is stored.
 		t.newRun, t.lastMs = true, m.DurationMs
 	}
+	r.writtenVideo, r.writtenAudio = m.DurationMs, m.DurationMs
 	m.Ended = false
 	r.up.format, r.up.init, r.up.initSent, r.up.manifest = f, &m, true, m
 	r.up.droppedBefore = m.DroppedSegments
@@ -528,9 +534,24 @@ func (r *Recorder) writeSample(video bool, s sample) {
 	if s.ms < 0 {
 		return // reordered ahead of the first packet seen; before the recording's start
 	}
+	// A track's timestamps only go forward in the file: players refuse a
+	// repeated one. A second sample at a time already written is what is left
+	// of a frame the sample builder cut in two after loss; it cannot decode.
+	written := &r.writtenAudio
+	if video {
+		written = &r.writtenVideo
+	}
+	if s.ms <= *written {
+		if video {
+			r.skippedFrames.Add(1)
+			r.videoBroken = true
+		}
+		return
+	}
 	if !video {
 		if r.seg != nil {
 			r.seg.add(audioTrack, s.ms, s.durMs, true, s.data)
+			r.writtenAudio = s.ms
 		}
 		// Audio before the first video keyframe is dropped: every segment,
 		// the first included, starts with a keyframe.
@@ -587,6 +608,7 @@ func (r *Recorder) writeSample(video bool, s sample) {
 		r.seg = &openSegment{startMs: s.ms, endMs: s.ms, mux: r.format.newSegment(r.segNum+1, s.ms)}
 	}
 	r.seg.add(videoTrack, s.ms, s.durMs, key, data)
+	r.writtenVideo = s.ms
 }
 
 // requestKeyframe asks the publisher for a keyframe, at most once a second.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/dangol/dangol/internal/testmedia"
 	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -560,4 +561,47 @@ func metricValue(t *testing.T, c prometheus.Metric) float64 {
 		return m.Gauge.GetValue()
 	}
 	return m.Counter.GetValue()
+}
+
+// TestRecorderTimesOnlyGoForward writes a track's sample at a time already
+// written, as the sample builder can leave after loss: it is dropped, the
+// video waits for its next keyframe, and the file's times only go forward.
+func TestRecorderTimesOnlyGoForward(t *testing.T) {
+	f, err := os.Open(filepath.Join(mediaDir(t), "video.ivf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ivf, _, err := ivfreader.NewWith(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames [][]byte
+	for range 3 {
+		frame, _, err := ivf.ParseNextFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, frame)
+	}
+	rec := newRecorder(newMemStore(), "kim-fish/51", Options{})
+	rec.format = webmFormat
+	rec.writeSample(true, sample{ms: 0, durMs: 33, data: frames[0]})
+	rec.writeSample(false, sample{ms: 0, durMs: 20, data: []byte{0xfc}})
+	rec.writeSample(true, sample{ms: 33, durMs: 33, data: frames[1]})
+	rec.writeSample(true, sample{ms: 33, durMs: 33, data: frames[2]})    // again at 33: dropped
+	rec.writeSample(false, sample{ms: 0, durMs: 20, data: []byte{0xfc}}) // again at 0: dropped
+	if rec.writtenVideo != 33 || rec.writtenAudio != 0 || !rec.videoBroken || rec.skippedFrames.Load() != 1 {
+		t.Errorf("written video %d, audio %d, broken %v, skipped %d; want 33, 0, true, 1",
+			rec.writtenVideo, rec.writtenAudio, rec.videoBroken, rec.skippedFrames.Load())
+	}
+	var times []int64
+	for _, c := range rec.seg.mux.(*segmentWriter).clusters {
+		for _, b := range c.SimpleBlock {
+			times = append(times, int64(c.Timecode)+int64(b.Timecode))
+		}
+	}
+	if want := []int64{0, 0, 33}; !slices.Equal(times, want) {
+		t.Errorf("blocks at %v ms, want %v (video 0, audio 0, video 33)", times, want)
+	}
 }
