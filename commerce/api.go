@@ -21,11 +21,13 @@ import (
 
 // API is the merchant REST API: a channel's profile, schedule, products,
 // orders and broadcasts, under /api/channels/{slug}/, the PIN login at
-// /api/login, and the photos under /photos/. It is documented in
+// /api/login, the tutors' routes under /api/tutor (api_tutor.go), and the
+// photos under /photos/. It is documented in
 // docs/api.md.
 //
 // Requests that change or reveal the stall's business carry the channel's
-// stream key or studio token as "Authorization: Bearer ...". Reading the
+// stream key or studio token, or the token of a tutor the channel is
+// assigned to, as "Authorization: Bearer ...". Reading the
 // products and their photos is public: the watch page shows them to
 // customers. So is a broadcast's replay document (replay.go), but for its
 // sales summary, which only the merchant gets.
@@ -107,6 +109,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+ch+"/settings", a.merchant(a.getSettings))
 	mux.HandleFunc("PATCH "+ch+"/settings", a.merchant(a.patchSettings))
 	mux.HandleFunc("GET /photos/{key...}", a.getPhoto)
+	a.tutorRoutes(mux)
 }
 
 // ServeHTTP serves the API's routes (as Routes registers them) on a mux of
@@ -154,6 +157,7 @@ var apiStoreMessages = map[string][2]string{
 	"exists":         {"이미 있습니다.", "Already exists."},
 	"invalid":        {"입력한 내용이 올바르지 않습니다.", "Invalid input."},
 	"bad_transition": {"주문 상태를 그렇게 바꿀 수 없습니다.", "The order status cannot change that way."},
+	"forbidden":      {"담당하지 않는 가게입니다.", "This channel is not assigned to you."},
 	"out_of_stock":   {"재고가 부족합니다.", "Not enough stock left."},
 	"internal":       {"서버에 문제가 생겼습니다. 잠시 후 다시 해 주세요.", "Something went wrong on the server. Please try again shortly."},
 }
@@ -177,6 +181,8 @@ func (a *API) errorFor(r *http.Request, err error) *apiError {
 		status = http.StatusUnauthorized
 	case errors.Is(err, ErrInvalid):
 		status = http.StatusBadRequest
+	case errors.Is(err, ErrForbidden):
+		status = http.StatusForbidden
 	case errors.Is(err, ErrExists), errors.Is(err, ErrBadTransition):
 		status = http.StatusConflict
 	case code == CodeInternal:
@@ -254,11 +260,11 @@ func (a *API) merchant(h merchantHandler) http.HandlerFunc {
 }
 
 // checkMerchant returns the channel in the request's path if the request
-// carries its stream key or studio token, errAPIUnauthorized if not.
+// carries its stream key or studio token, or the token of a tutor the
+// channel is assigned to, errAPIUnauthorized if not.
 func (a *API) checkMerchant(r *http.Request) (Channel, error) {
-	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	token = strings.TrimSpace(token)
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+	token, ok := apiBearer(r)
+	if !ok {
 		return Channel{}, errAPIUnauthorized
 	}
 	slug := r.PathValue("slug")
@@ -267,9 +273,29 @@ func (a *API) checkMerchant(r *http.Request) (Channel, error) {
 		ch, err = a.store.CheckStudioToken(r.Context(), slug, token)
 	}
 	if errors.Is(err, ErrBadKey) {
+		// A tutor sets the stall up with the merchant, so may do what the
+		// merchant does. Another tutor's token is a wrong secret here, as
+		// another channel's key is.
+		var t Tutor
+		if t, err = a.store.CheckTutorToken(r.Context(), token); err == nil {
+			ch, err = a.store.TutorChannel(r.Context(), t.ID, slug)
+		}
+	}
+	if errors.Is(err, ErrBadKey) || errors.Is(err, ErrForbidden) {
 		return Channel{}, errAPIUnauthorized
 	}
 	return ch, err
+}
+
+// apiBearer returns the request's "Authorization: Bearer" token, if it
+// has one.
+func apiBearer(r *http.Request) (string, bool) {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
 }
 
 // apiPathID returns the {id} of the path, or a 404 error.

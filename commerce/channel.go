@@ -123,6 +123,13 @@ func secretMatches(secret string, hash []byte) bool {
 // bad slug or name and ErrExists if the slug is taken. The name is stored
 // trimmed of surrounding space.
 func (s *Store) CreateChannel(ctx context.Context, slug, name string) (Channel, Secrets, error) {
+	return s.createChannel(ctx, slug, name, 0)
+}
+
+// createChannel is CreateChannel, also assigning the channel to the tutor
+// tutorID unless it is 0. Both happen in one transaction, so a channel is
+// never left without the tutor who created it.
+func (s *Store) createChannel(ctx context.Context, slug, name string, tutorID int64) (Channel, Secrets, error) {
 	if err := ValidSlug(slug); err != nil {
 		return Channel{}, Secrets{}, fmt.Errorf("create channel: %w", err)
 	}
@@ -150,7 +157,10 @@ RETURNING id`
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("slug %q: %w", slug, ErrExists)
 		}
-		return err
+		if err != nil || tutorID == 0 {
+			return err
+		}
+		return s.assignChannel(ctx, tx, tutorID, ch.ID)
 	})
 	if err != nil {
 		return Channel{}, Secrets{}, fmt.Errorf("create channel: %w", err)

@@ -73,6 +73,10 @@ var (
 	// current status to the one asked for (say, cancelling an order the
 	// merchant has accepted).
 	ErrBadTransition = &Error{"bad_transition", "order status cannot change that way"}
+
+	// ErrForbidden is returned when a tutor acts on a channel that exists
+	// but is not assigned to them.
+	ErrForbidden = &Error{"forbidden", "not assigned to this tutor"}
 )
 
 // sentinels are all the package's *Error values, by code.
@@ -82,7 +86,7 @@ func init() {
 	for _, e := range []*Error{
 		ErrNotFound, ErrBadKey, ErrExists, ErrInvalid, ErrSoldOut, ErrAlreadyClaimed,
 		ErrOutOfStock, ErrExpired, ErrClosed, ErrNotLive, ErrMuted, ErrBanned,
-		ErrNotClaimed, ErrCouponUsed, ErrBadTransition,
+		ErrNotClaimed, ErrCouponUsed, ErrBadTransition, ErrForbidden,
 	} {
 		sentinels[e.code] = e
 	}

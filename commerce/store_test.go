@@ -371,6 +371,7 @@ func testStoreContract(t *testing.T, newDB func(t *testing.T) storeOpener) {
 	})
 
 	testRoomContract(t, newDB)
+	testTutorContract(t, newDB)
 }
 
 func assertChannel(t *testing.T, got, want Channel) {

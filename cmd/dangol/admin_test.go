@@ -451,3 +451,185 @@ func TestChannelPageLookup(t *testing.T) {
 		t.Errorf("unknown channel: %v, want web.ErrNotFound", err)
 	}
 }
+
+// addedTutor is what `tutor add` printed.
+type addedTutor struct {
+	handle, link, token string
+}
+
+// parseTutorAdd checks that out is exactly the two lines of `tutor add` under base and
+// returns them.
+func parseTutorAdd(t *testing.T, out, base string) addedTutor {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if !strings.HasSuffix(out, "\n") || len(lines) != 2 {
+		t.Fatalf("want two lines ending in a newline:\n%q", out)
+	}
+	var a addedTutor
+	rest, ok := strings.CutPrefix(lines[0], "tutor: ")
+	if !ok {
+		t.Fatalf("line 1 = %q, want \"tutor: ...\"", lines[0])
+	}
+	a.handle, _, _ = strings.Cut(rest, " ")
+	if a.link, ok = strings.CutPrefix(lines[1], "login: "); !ok {
+		t.Fatalf("line 2 = %q, want \"login: ...\"", lines[1])
+	}
+	if a.token, ok = strings.CutPrefix(a.link, base+"/tutor#t="); !ok || a.token == "" {
+		t.Fatalf("login link %q, want %s/tutor#t=<token>", a.link, base)
+	}
+	return a
+}
+
+func TestTutorAdd(t *testing.T) {
+	const base = "https://market.example"
+	tests := []struct {
+		name       string
+		args       []string // after `tutor add`
+		wantHandle string
+		wantName   string
+		wantPhone  string
+	}{
+		{name: "derived handle", args: []string{"Jiwoo Park", "--phone", "010-1234-5678"},
+			wantHandle: "jiwoo-park", wantName: "Jiwoo Park", wantPhone: "010-1234-5678"},
+		{name: "handle flag", args: []string{"--handle", "minji", "김민지"}, wantHandle: "minji", wantName: "김민지"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out, _, err := runCommand(t, nil, append([]string{"--data", dir, "--public-url", base, "tutor", "add"}, tt.args...)...)
+			if err != nil {
+				t.Fatalf("tutor add: %v", err)
+			}
+			a := parseTutorAdd(t, out, base)
+			if a.handle != tt.wantHandle {
+				t.Errorf("handle %q, want %q", a.handle, tt.wantHandle)
+			}
+			store := openTestStore(t, dir)
+			tu, err := store.CheckTutorToken(context.Background(), a.token)
+			if err != nil {
+				t.Fatalf("the printed token does not log in: %v", err)
+			}
+			if tu.Handle != tt.wantHandle || tu.Name != tt.wantName || tu.Phone != tt.wantPhone {
+				t.Errorf("stored tutor %+v", tu)
+			}
+		})
+	}
+}
+
+func TestTutorCommandErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   [][]string // commands run first, after --data <dir>
+		args    []string   // after --data <dir>
+		is      error      // errors.Is target, when set
+		wantErr string     // substring of the error
+	}{
+		{name: "hangul name without handle", args: []string{"tutor", "add", "박지우"}, is: commerce.ErrInvalid, wantErr: "handle"},
+		{name: "bad handle", args: []string{"tutor", "add", "박지우", "--handle", "Ji_Woo"}, is: commerce.ErrInvalid, wantErr: "handle"},
+		{name: "bad phone", args: []string{"tutor", "add", "Jiwoo", "--phone", "none"}, is: commerce.ErrInvalid, wantErr: "phone"},
+		{name: "taken derived handle", setup: [][]string{{"tutor", "add", "Jiwoo"}},
+			args: []string{"tutor", "add", "jiwoo"}, is: commerce.ErrExists, wantErr: "--handle"},
+		{name: "add without name", args: []string{"tutor", "add"}, wantErr: "tutor add <name>"},
+		{name: "bare tutor", args: []string{"tutor"}, wantErr: "tutor add <name>"},
+		{name: "unknown tutor command", args: []string{"tutor", "remove", "jiwoo"}, wantErr: `unknown command "remove"`},
+		{name: "link without channel", args: []string{"tutor", "link", "jiwoo"}, wantErr: "tutor link <tutor> <slug>"},
+		{name: "link unknown tutor", setup: [][]string{{"channel", "add", "kim-fish"}},
+			args: []string{"tutor", "link", "nobody", "kim-fish"}, is: commerce.ErrNotFound, wantErr: "nobody"},
+		{name: "link unknown channel", setup: [][]string{{"tutor", "add", "Jiwoo"}},
+			args: []string{"tutor", "link", "jiwoo", "nobody-here"}, is: commerce.ErrNotFound, wantErr: "nobody-here"},
+		{name: "link twice", setup: [][]string{{"tutor", "add", "Jiwoo"}, {"channel", "add", "kim-fish", "--tutor", "jiwoo"}},
+			args: []string{"tutor", "link", "jiwoo", "kim-fish"}, is: commerce.ErrExists, wantErr: "exists"},
+		{name: "unlink not linked", setup: [][]string{{"tutor", "add", "Jiwoo"}, {"channel", "add", "kim-fish"}},
+			args: []string{"tutor", "unlink", "jiwoo", "kim-fish"}, is: commerce.ErrNotFound, wantErr: "kim-fish"},
+		{name: "channel add for unknown tutor", args: []string{"channel", "add", "kim-fish", "--tutor", "nobody"},
+			is: commerce.ErrNotFound, wantErr: "nobody"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, s := range tt.setup {
+				if _, _, err := runCommand(t, nil, append([]string{"--data", dir}, s...)...); err != nil {
+					t.Fatalf("setup %v: %v", s, err)
+				}
+			}
+			out, _, err := runCommand(t, nil, append([]string{"--data", dir}, tt.args...)...)
+			if err == nil {
+				t.Fatalf("succeeded, printing %q", out)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("err = %v, want one wrapping %v", err, tt.is)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("err = %v, want one mentioning %q", err, tt.wantErr)
+			}
+			if out != "" {
+				t.Errorf("printed %q on failure", out)
+			}
+		})
+	}
+	t.Run("channel add for unknown tutor creates nothing", func(t *testing.T) {
+		dir := t.TempDir()
+		if _, _, err := runCommand(t, nil, "--data", dir, "channel", "add", "kim-fish", "--tutor", "nobody"); err == nil {
+			t.Fatal("succeeded")
+		}
+		if _, err := openTestStore(t, dir).Channel(context.Background(), "kim-fish"); !errors.Is(err, commerce.ErrNotFound) {
+			t.Errorf("channel: %v, want not found", err)
+		}
+	})
+}
+
+func TestTutorLinkAndList(t *testing.T) {
+	dir := t.TempDir()
+	data := []string{"--data", dir, "--public-url", "https://market.example"}
+	cmd := func(args ...string) string {
+		t.Helper()
+		out, _, err := runCommand(t, nil, append(data, args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return out
+	}
+	parseTutorAdd(t, cmd("tutor", "add", "Jiwoo Park", "--phone", "010-1234-5678"), "https://market.example")
+	cmd("tutor", "add", "김민지", "--handle", "minji")
+	// channel add --tutor prints what it always does, and assigns the channel.
+	parseAdd(t, cmd("channel", "add", "kim-fish", "--name", "김씨네 생선", "--tutor", "jiwoo-park"))
+	parseAdd(t, cmd("channel", "add", "lee-veg", "--name", "이씨네 채소"))
+
+	steps := []struct {
+		args     []string
+		wantOut  string            // substring of the output
+		channels map[string]string // per handle, the CHANNELS column of `tutor list`
+	}{
+		{args: []string{"tutor", "list"}, channels: map[string]string{"jiwoo-park": "kim-fish", "minji": ""}},
+		{args: []string{"tutor", "link", "jiwoo-park", "lee-veg"}, wantOut: "jiwoo-park now looks after lee-veg"},
+		{args: []string{"tutor", "link", "2", "lee-veg"}, wantOut: "minji now looks after lee-veg"}, // by id
+		{args: []string{"tutor", "list"}, channels: map[string]string{"jiwoo-park": "kim-fish,lee-veg", "minji": "lee-veg"}},
+		{args: []string{"tutor", "unlink", "jiwoo-park", "kim-fish"}, wantOut: "jiwoo-park no longer looks after kim-fish"},
+		{args: []string{"tutor", "list"}, channels: map[string]string{"jiwoo-park": "lee-veg", "minji": "lee-veg"}},
+	}
+	for _, st := range steps {
+		out := cmd(st.args...)
+		if !strings.Contains(out, st.wantOut) {
+			t.Errorf("%v printed %q, want %q", st.args, out, st.wantOut)
+		}
+		if st.channels == nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 3 || !strings.HasPrefix(lines[0], "ID") {
+			t.Fatalf("tutor list:\n%s", out)
+		}
+		for _, l := range lines[1:] {
+			l = strings.TrimRight(l, " ")
+			want := st.channels[strings.Fields(l)[1]]
+			bad := want != "" && !strings.HasSuffix(l, " "+want) ||
+				want == "" && (strings.Contains(l, "kim-fish") || strings.Contains(l, "lee-veg"))
+			if bad {
+				t.Errorf("%v: line %q, want channels %q", st.args, l, want)
+			}
+		}
+	}
+	if !strings.Contains(cmd("tutor", "list"), "010-1234-5678") {
+		t.Errorf("tutor list lacks the phone")
+	}
+}
