@@ -32,6 +32,25 @@ type addedChannel struct {
 	key, channelURL, studioURL, token, pin string
 }
 
+// wantCommandError runs the command args on data folder dir and checks that it fails with an
+// error wrapping is (when not nil) and mentioning wantErr, printing nothing.
+func wantCommandError(t *testing.T, dir string, args []string, is error, wantErr string) {
+	t.Helper()
+	out, _, err := runCommand(t, nil, append([]string{"--data", dir}, args...)...)
+	if err == nil {
+		t.Fatalf("succeeded, printing %q", out)
+	}
+	if is != nil && !errors.Is(err, is) {
+		t.Errorf("err = %v, want one wrapping %v", err, is)
+	}
+	if !strings.Contains(err.Error(), wantErr) {
+		t.Errorf("err = %v, want one mentioning %q", err, wantErr)
+	}
+	if out != "" {
+		t.Errorf("printed %q on failure", out)
+	}
+}
+
 // addChannel adds the channel slug named name to the data folder dir with `channel add`, and
 // returns what it printed.
 func addChannel(t *testing.T, dir, slug, name string) addedChannel {
@@ -250,19 +269,7 @@ func TestChannelCommandErrors(t *testing.T) {
 					t.Fatalf("setup: %v", err)
 				}
 			}
-			out, _, err := runCommand(t, nil, append([]string{"--data", dir}, tt.args...)...)
-			if err == nil {
-				t.Fatalf("succeeded, printing %q", out)
-			}
-			if tt.is != nil && !errors.Is(err, tt.is) {
-				t.Errorf("err = %v, want one wrapping %v", err, tt.is)
-			}
-			if !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("err = %v, want one mentioning %q", err, tt.wantErr)
-			}
-			if out != "" {
-				t.Errorf("printed %q on failure", out)
-			}
+			wantCommandError(t, dir, tt.args, tt.is, tt.wantErr)
 		})
 	}
 }
@@ -552,19 +559,7 @@ func TestTutorCommandErrors(t *testing.T) {
 					t.Fatalf("setup %v: %v", s, err)
 				}
 			}
-			out, _, err := runCommand(t, nil, append([]string{"--data", dir}, tt.args...)...)
-			if err == nil {
-				t.Fatalf("succeeded, printing %q", out)
-			}
-			if tt.is != nil && !errors.Is(err, tt.is) {
-				t.Errorf("err = %v, want one wrapping %v", err, tt.is)
-			}
-			if !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("err = %v, want one mentioning %q", err, tt.wantErr)
-			}
-			if out != "" {
-				t.Errorf("printed %q on failure", out)
-			}
+			wantCommandError(t, dir, tt.args, tt.is, tt.wantErr)
 		})
 	}
 	t.Run("channel add for unknown tutor creates nothing", func(t *testing.T) {

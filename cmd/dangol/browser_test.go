@@ -43,12 +43,7 @@ func TestBrowserLive(t *testing.T) {
 	const slug = "park-fish"
 	secrets := addChannel(t, dir, slug, "박씨네 생선")
 
-	// Media on 127.0.0.1 only, offered as a loopback candidate: the browser runs on this
-	// machine, and nothing leaves it.
-	addr, logs, _ := startServe(t, []string{
-		"--addr", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "-1",
-		"--media-ip", "127.0.0.1", "--loopback", "--data", dir,
-	})
+	addr, logs, _ := startServe(t, loopbackArgs(dir))
 	mediaAddr := logField(logs.String(), "udp")
 	if !strings.HasPrefix(mediaAddr, "127.0.0.1:") {
 		t.Fatalf("media listens on udp=%q, want 127.0.0.1:<port>; logs:\n%s", mediaAddr, logs)

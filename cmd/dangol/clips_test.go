@@ -188,16 +188,5 @@ func createProduct(t *testing.T, base, slug, key, name string) int64 {
 // getJSON gets url and decodes its JSON body into v; anything but 200 fails t.
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: status %d: %s", url, resp.StatusCode, body)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		t.Fatalf("GET %s: %v: %s", url, err, body)
-	}
+	getWithKey(t, url, "", v)
 }

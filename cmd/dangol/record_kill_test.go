@@ -44,8 +44,7 @@ func testRecordSurvivesKill(t *testing.T, comeBack bool) {
 	}
 	dir := t.TempDir()
 	secrets := addChannel(t, dir, slug, "김씨네 생선")
-	args := []string{"--addr", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "-1",
-		"--media-ip", "127.0.0.1", "--loopback", "--data", dir, "--grace", "1s"}
+	args := loopbackArgs(dir, "--grace", "1s")
 	srv := startChild(t, args...)
 
 	pub := publishMedia(t, "http://"+srv.addr, slug, secrets.key)

@@ -279,10 +279,7 @@ func recordBroadcastWith(t *testing.T, dir, slug, name string, secs int, mime st
 		t.Fatal(err)
 	}
 	secrets := addChannel(t, dir, slug, name)
-	addr, logs, stop := startServe(t, []string{
-		"--addr", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "-1",
-		"--media-ip", "127.0.0.1", "--loopback", "--data", dir, "--grace", "1s",
-	})
+	addr, logs, stop := startServe(t, loopbackArgs(dir, "--grace", "1s"))
 	base := "http://" + addr
 
 	pub := publishMediaOf(t, base, slug, secrets.key, mime)

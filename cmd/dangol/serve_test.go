@@ -42,6 +42,14 @@ func logField(line, key string) string {
 	return ""
 }
 
+// loopbackArgs are the serve flags of a test server on data folder dir: HTTP on a free port
+// of 127.0.0.1, media on a free UDP port of 127.0.0.1 offered as a loopback candidate (the
+// peers run on this machine, and nothing leaves it), no TCP media; then extra.
+func loopbackArgs(dir string, extra ...string) []string {
+	return append([]string{"--addr", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "-1",
+		"--media-ip", "127.0.0.1", "--loopback", "--data", dir}, extra...)
+}
+
 // startServe runs `dangol` (serve) with args in a goroutine. It returns the HTTP address from
 // the "dangol listening" log line and a stop function that cancels the context and returns
 // run's result, failing the test if run does not return within a few seconds.
@@ -119,10 +127,7 @@ func TestServe(t *testing.T) {
 	debugAddr := free.Addr().String()
 	free.Close()
 
-	addr, logs, stop := startServe(t, []string{
-		"--addr", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "-1",
-		"--media-ip", "127.0.0.1", "--loopback", "--data", dir, "--debug-addr", debugAddr,
-	})
+	addr, logs, stop := startServe(t, loopbackArgs(dir, "--debug-addr", debugAddr))
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || host != "127.0.0.1" || port == "0" {
 		t.Fatalf("listening line has http=%q, want 127.0.0.1:<port>; logs:\n%s", addr, logs)

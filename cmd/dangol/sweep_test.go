@@ -1,9 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -32,10 +29,7 @@ func TestLeftOverBroadcast(t *testing.T) {
 			secrets, left := leaveBroadcastLive(t, dir, slug, "김씨네 생선", true)
 
 			start := time.Now()
-			addr, logs, stop := startServe(t, []string{
-				"--addr", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "-1",
-				"--media-ip", "127.0.0.1", "--loopback", "--data", dir, "--grace", tt.grace.String(),
-			})
+			addr, logs, stop := startServe(t, loopbackArgs(dir, "--grace", tt.grace.String()))
 			base := "http://" + addr
 			room := joinRoom(t, base, slug)
 			if !room.hello {
@@ -116,10 +110,7 @@ func TestLeftOverBroadcastNotEndedOnShutdown(t *testing.T) {
 	dir := t.TempDir()
 	_, left := leaveBroadcastLive(t, dir, "lee-veg", "이씨네 채소", false)
 
-	_, logs, stop := startServe(t, []string{
-		"--addr", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "-1",
-		"--media-ip", "127.0.0.1", "--loopback", "--data", dir, "--grace", "1m",
-	})
+	_, logs, stop := startServe(t, loopbackArgs(dir, "--grace", "1m"))
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -160,25 +151,9 @@ type broadcastRow struct {
 // broadcasts lists the channel's broadcasts through the merchant API.
 func broadcasts(t *testing.T, base, slug, key string) []broadcastRow {
 	t.Helper()
-	req, err := http.NewRequest("GET", base+"/api/channels/"+slug+"/broadcasts", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("list broadcasts: status %d: %s", resp.StatusCode, body)
-	}
 	var out struct {
 		Broadcasts []broadcastRow `json:"broadcasts"`
 	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		t.Fatalf("list broadcasts: %v: %s", err, body)
-	}
+	getWithKey(t, base+"/api/channels/"+slug+"/broadcasts", key, &out)
 	return out.Broadcasts
 }
