@@ -59,6 +59,12 @@ type API struct {
 	// a replay), so that the channel's live room shows it: Rooms.OrderPlaced.
 	// Set it before serving.
 	OrderPlaced func(slug string, o Order)
+	// CoachTip, if set, shows a tutor's tip on the merchant's studio:
+	// Rooms.CoachTip. Set it before serving.
+	CoachTip func(slug string, n PracticeNote)
+	// Crowds, if set, runs the simulated customers of practice sessions.
+	// Without it, asking for them is 503. Set it before serving.
+	Crowds PracticeCrowds
 }
 
 // Limits on request bodies.
@@ -110,6 +116,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("PATCH "+ch+"/settings", a.merchant(a.patchSettings))
 	mux.HandleFunc("GET /photos/{key...}", a.getPhoto)
 	a.tutorRoutes(mux)
+	a.practiceRoutes(mux)
 }
 
 // ServeHTTP serves the API's routes (as Routes registers them) on a mux of
@@ -159,6 +166,8 @@ var apiStoreMessages = map[string][2]string{
 	"bad_transition": {"주문 상태를 그렇게 바꿀 수 없습니다.", "The order status cannot change that way."},
 	"forbidden":      {"담당하지 않는 가게입니다.", "This channel is not assigned to you."},
 	"out_of_stock":   {"재고가 부족합니다.", "Not enough stock left."},
+	"live":           {"방송 중에는 할 수 없습니다. 방송을 먼저 끝내 주세요.", "The channel is live: end the broadcast first."},
+	"not_live":       {"방송 중이 아닙니다.", "The broadcast is not live."},
 	"internal":       {"서버에 문제가 생겼습니다. 잠시 후 다시 해 주세요.", "Something went wrong on the server. Please try again shortly."},
 }
 
@@ -263,11 +272,15 @@ func (a *API) merchant(h merchantHandler) http.HandlerFunc {
 // carries its stream key or studio token, or the token of a tutor the
 // channel is assigned to, errAPIUnauthorized if not.
 func (a *API) checkMerchant(r *http.Request) (Channel, error) {
+	return a.checkChannelSecret(r, r.PathValue("slug"))
+}
+
+// checkChannelSecret is checkMerchant for the channel slug.
+func (a *API) checkChannelSecret(r *http.Request, slug string) (Channel, error) {
 	token, ok := apiBearer(r)
 	if !ok {
 		return Channel{}, errAPIUnauthorized
 	}
-	slug := r.PathValue("slug")
 	ch, err := a.store.CheckStreamKey(r.Context(), slug, token)
 	if errors.Is(err, ErrBadKey) {
 		ch, err = a.store.CheckStudioToken(r.Context(), slug, token)

@@ -72,6 +72,47 @@ RETURNING id`), channelID, title, practice, b.StartedAt).Scan(&b.ID)
 	return b, nil
 }
 
+// BeginBroadcast starts the channel's broadcast when its studio goes live,
+// or returns the live one (a phone reconnecting, a server restarted
+// mid-broadcast). If a practice session is open on the channel (see
+// StartPractice), the new broadcast is its practice broadcast: private,
+// sandboxed, and ended with the session.
+func (s *Store) BeginBroadcast(ctx context.Context, channelID int64) (Broadcast, error) {
+	var b Broadcast
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := s.channelExists(ctx, tx, channelID); err != nil {
+			return err
+		}
+		var err error
+		if b, err = s.liveBroadcastQ(ctx, tx, channelID); !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		now := s.timestamp()
+		session, err := s.beginPractice(ctx, tx, channelID, now)
+		if err != nil {
+			return err
+		}
+		b = Broadcast{ChannelID: channelID, Practice: session != 0, StartedAt: now}
+		if session != 0 {
+			if err := tx.QueryRowContext(ctx, s.dialect.rebind(`SELECT title FROM practice_sessions WHERE id = ?`), session).Scan(&b.Title); err != nil {
+				return err
+			}
+		}
+		if err := tx.QueryRowContext(ctx, s.dialect.rebind(`INSERT INTO broadcasts (channel_id, title, practice, started_at)
+VALUES (?, ?, ?, ?) RETURNING id`), channelID, b.Title, b.Practice, now).Scan(&b.ID); err != nil {
+			return err
+		}
+		if session != 0 {
+			_, err = tx.ExecContext(ctx, s.dialect.rebind(`UPDATE practice_sessions SET broadcast_id = ? WHERE id = ?`), b.ID, session)
+		}
+		return err
+	})
+	if err != nil {
+		return Broadcast{}, fmt.Errorf("begin broadcast: %w", err)
+	}
+	return b, nil
+}
+
 const broadcastColumns = `id, channel_id, title, practice, started_at, ended_at, pinned_product_id, notice, likes, recording_deleted_at, peak_viewers, total_viewers`
 
 func scanBroadcast(sc interface{ Scan(...any) error }) (Broadcast, error) {
@@ -220,6 +261,11 @@ func (s *Store) EndBroadcast(ctx context.Context, channelID, broadcastID int64) 
 			true, broadcastID); err != nil {
 			return err
 		}
+		if b.Practice {
+			if err := s.endPractice(ctx, tx, broadcastID, now); err != nil {
+				return err
+			}
+		}
 		b, err = s.broadcast(ctx, tx, broadcastID)
 		return err
 	})
@@ -331,4 +377,26 @@ func (s *Store) AddLikes(ctx context.Context, broadcastID, n int64) (int64, erro
 		return 0, fmt.Errorf("add likes: %w", err)
 	}
 	return total, nil
+}
+
+// BroadcastQuality is how a broadcast's video came through from the phone.
+type BroadcastQuality struct {
+	VideoKbps  int64 // average over the live time, every simulcast layer together
+	Reconnects int   // times the phone came back within the grace period
+	Frozen     time.Duration
+}
+
+// SetBroadcastQuality records the quality of the broadcast, measured by
+// the media server when it ended. It returns an error wrapping ErrNotFound
+// for an unknown broadcast.
+func (s *Store) SetBroadcastQuality(ctx context.Context, broadcastID int64, q BroadcastQuality) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.dialect.rebind(`UPDATE broadcasts SET video_kbps = ?, reconnects = ?, frozen_ms = ? WHERE id = ?`),
+			max(q.VideoKbps, 0), max(q.Reconnects, 0), max(q.Frozen.Milliseconds(), 0), broadcastID)
+		return oneRow(res, err)
+	})
+	if err != nil {
+		return fmt.Errorf("set broadcast %d quality: %w", broadcastID, err)
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ type ChatMessage struct {
 	Nickname    string    `json:"nickname"`
 	Text        string    `json:"text"`
 	Hidden      bool      `json:"hidden"`
+	Merchant    bool      `json:"merchant"` // said from the studio
 	CreatedAt   time.Time `json:"created_at"`
 
 	// Replayed is set when AddChat returns the stored reply of an earlier
@@ -35,6 +36,17 @@ const DefaultRecentChat = 50
 // the viewer is not of the broadcast's channel, ErrBanned, ErrMuted, or
 // ErrNotLive. Rate limits and banned words are the room's business.
 func (s *Store) AddChat(ctx context.Context, cmdID string, viewerID, broadcastID int64, text string) (ChatMessage, error) {
+	return s.addChat(ctx, cmdID, viewerID, broadcastID, text, false)
+}
+
+// AddMerchantChat is AddChat for the merchant's studio, which chats through
+// a viewer of its own: the message is marked as the merchant's, for the
+// pages and for the practice review (the merchant's answers).
+func (s *Store) AddMerchantChat(ctx context.Context, cmdID string, viewerID, broadcastID int64, text string) (ChatMessage, error) {
+	return s.addChat(ctx, cmdID, viewerID, broadcastID, text, true)
+}
+
+func (s *Store) addChat(ctx context.Context, cmdID string, viewerID, broadcastID int64, text string, merchant bool) (ChatMessage, error) {
 	text, err := cleanText("message", text, maxChatLen, true, false)
 	if err != nil {
 		return ChatMessage{}, fmt.Errorf("chat: %w", err)
@@ -54,18 +66,18 @@ func (s *Store) AddChat(ctx context.Context, cmdID string, viewerID, broadcastID
 			if v.Muted(now) {
 				return ChatMessage{}, fmt.Errorf("viewer %d until %s: %w", viewerID, v.MutedUntil.Format(time.RFC3339), ErrMuted)
 			}
-			m := ChatMessage{BroadcastID: broadcastID, ViewerID: viewerID, Nickname: v.Nickname, Text: text, CreatedAt: now}
-			err = tx.QueryRowContext(ctx, s.dialect.rebind(`INSERT INTO chat_messages (broadcast_id, viewer_id, nickname, text, created_at)
-VALUES (?, ?, ?, ?, ?) RETURNING id`), broadcastID, viewerID, m.Nickname, m.Text, now).Scan(&m.ID)
+			m := ChatMessage{BroadcastID: broadcastID, ViewerID: viewerID, Nickname: v.Nickname, Text: text, Merchant: merchant, CreatedAt: now}
+			err = tx.QueryRowContext(ctx, s.dialect.rebind(`INSERT INTO chat_messages (broadcast_id, viewer_id, nickname, text, merchant, created_at)
+VALUES (?, ?, ?, ?, ?, ?) RETURNING id`), broadcastID, viewerID, m.Nickname, m.Text, merchant, now).Scan(&m.ID)
 			return m, err
 		})
 }
 
-const chatColumns = `id, broadcast_id, viewer_id, nickname, text, hidden, created_at`
+const chatColumns = `id, broadcast_id, viewer_id, nickname, text, hidden, merchant, created_at`
 
 func scanChat(sc interface{ Scan(...any) error }) (ChatMessage, error) {
 	var m ChatMessage
-	err := sc.Scan(&m.ID, &m.BroadcastID, &m.ViewerID, &m.Nickname, &m.Text, &m.Hidden, &m.CreatedAt)
+	err := sc.Scan(&m.ID, &m.BroadcastID, &m.ViewerID, &m.Nickname, &m.Text, &m.Hidden, &m.Merchant, &m.CreatedAt)
 	m.CreatedAt = m.CreatedAt.UTC()
 	return m, err
 }

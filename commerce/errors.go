@@ -77,6 +77,11 @@ var (
 	// ErrForbidden is returned when a tutor acts on a channel that exists
 	// but is not assigned to them.
 	ErrForbidden = &Error{"forbidden", "not assigned to this tutor"}
+
+	// ErrLive is returned when something that needs the channel off air is
+	// asked while it is live: a practice session on a channel live for
+	// real, cancelling a practice that went live.
+	ErrLive = &Error{"live", "channel is live"}
 )
 
 // sentinels are all the package's *Error values, by code.
@@ -86,7 +91,7 @@ func init() {
 	for _, e := range []*Error{
 		ErrNotFound, ErrBadKey, ErrExists, ErrInvalid, ErrSoldOut, ErrAlreadyClaimed,
 		ErrOutOfStock, ErrExpired, ErrClosed, ErrNotLive, ErrMuted, ErrBanned,
-		ErrNotClaimed, ErrCouponUsed, ErrBadTransition, ErrForbidden,
+		ErrNotClaimed, ErrCouponUsed, ErrBadTransition, ErrForbidden, ErrLive,
 	} {
 		sentinels[e.code] = e
 	}

@@ -125,8 +125,11 @@ type Order struct {
 	ClaimID     int64       `json:"claim_id"`
 	Status      OrderStatus `json:"status"`
 	Source      OrderSource `json:"source"`
-	CreatedAt   time.Time   `json:"created_at"`
-	UpdatedAt   time.Time   `json:"updated_at"`
+	// Practice marks an order of a practice broadcast: it reserved no real
+	// stock and no report counts it.
+	Practice  bool      `json:"practice"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 
 	// Replayed is set when PlaceOrder, CancelOrder or SetOrderStatus returns
 	// the stored reply of an earlier command with the same id.
@@ -305,6 +308,7 @@ func (s *Store) placeOrder(ctx context.Context, tx *sql.Tx, now time.Time, viewe
 		if b.ChannelID != v.ChannelID {
 			return Order{}, fmt.Errorf("broadcast %d: %w", broadcastID, ErrNotFound)
 		}
+		o.Practice = b.Practice
 	}
 
 	// Reserve the stock, item by item in product order. The conditional
@@ -313,6 +317,14 @@ func (s *Store) placeOrder(ctx context.Context, tx *sql.Tx, now time.Time, viewe
 	// failing item fails the order, and its caller rolls back the others.
 	for _, it := range items {
 		line := OrderItem{ProductID: it.ProductID, Qty: it.Qty}
+		if o.Practice {
+			if line, err = s.practiceLine(ctx, tx, v.ChannelID, broadcastID, it); err != nil {
+				return Order{}, err
+			}
+			o.Items = append(o.Items, line)
+			o.SubtotalWon += line.LineTotalWon()
+			continue
+		}
 		err := tx.QueryRowContext(ctx, s.dialect.rebind(`UPDATE products SET stock = stock - ?
 WHERE id = ? AND channel_id = ? AND deleted_at IS NULL AND stock >= ?
 RETURNING name, price_won`), it.Qty, it.ProductID, v.ChannelID, it.Qty).Scan(&line.Name, &line.UnitPriceWon)
@@ -370,12 +382,12 @@ WHERE cc.coupon_id = ? AND cc.viewer_id = ?`), couponID, viewerID).Scan(&claimID
 
 	err = tx.QueryRowContext(ctx, s.dialect.rebind(`INSERT INTO orders
 (channel_id, broadcast_id, viewer_id, buyer_name, buyer_phone, note, subtotal_won, discount_won, total_won,
- coupon_claim_id, status, source, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ coupon_claim_id, status, source, practice, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING id`),
 		o.ChannelID, sql.NullInt64{Int64: broadcastID, Valid: broadcastID != 0}, o.ViewerID, o.Buyer.Name, o.Buyer.Phone, o.Note,
 		o.SubtotalWon, o.DiscountWon, o.TotalWon, sql.NullInt64{Int64: claimID, Valid: claimID != 0},
-		string(o.Status), string(o.Source), now, now).Scan(&o.ID)
+		string(o.Status), string(o.Source), o.Practice, now, now).Scan(&o.ID)
 	if err != nil {
 		return Order{}, err
 	}
@@ -464,8 +476,12 @@ func (s *Store) changeStatus(ctx context.Context, tx *sql.Tx, now time.Time, ord
 	}
 	if returnsStock(to) {
 		// Lines are in product order (cleanOrder), the lock order of
-		// placeOrder.
+		// placeOrder. A practice order reserved nothing (see
+		// practiceLine): its status alone stops it holding units.
 		for _, it := range o.Items {
+			if o.Practice {
+				break
+			}
 			if _, err := tx.ExecContext(ctx, s.dialect.rebind(`UPDATE products SET stock = stock + ? WHERE id = ?`),
 				it.Qty, it.ProductID); err != nil {
 				return Order{}, err
@@ -484,7 +500,7 @@ func (s *Store) changeStatus(ctx context.Context, tx *sql.Tx, now time.Time, ord
 }
 
 const orderColumns = `o.id, o.channel_id, o.broadcast_id, o.viewer_id, o.buyer_name, o.buyer_phone, o.note,
-o.subtotal_won, o.discount_won, o.total_won, o.coupon_claim_id, cc.coupon_id, o.status, o.source, o.created_at, o.updated_at`
+o.subtotal_won, o.discount_won, o.total_won, o.coupon_claim_id, cc.coupon_id, o.status, o.source, o.practice, o.created_at, o.updated_at`
 
 const orderFrom = ` FROM orders o LEFT JOIN coupon_claims cc ON cc.id = o.coupon_claim_id`
 
@@ -495,7 +511,7 @@ func scanOrder(sc interface{ Scan(...any) error }) (Order, error) {
 		status, source         string
 	)
 	err := sc.Scan(&o.ID, &o.ChannelID, &broadcast, &o.ViewerID, &o.Buyer.Name, &o.Buyer.Phone, &o.Note,
-		&o.SubtotalWon, &o.DiscountWon, &o.TotalWon, &claim, &coup, &status, &source, &o.CreatedAt, &o.UpdatedAt)
+		&o.SubtotalWon, &o.DiscountWon, &o.TotalWon, &claim, &coup, &status, &source, &o.Practice, &o.CreatedAt, &o.UpdatedAt)
 	o.Source = OrderSource(source)
 	o.BroadcastID, o.ClaimID, o.CouponID = broadcast.Int64, claim.Int64, coup.Int64
 	o.Status = OrderStatus(status)
@@ -592,6 +608,10 @@ func (s *Store) ListOrders(ctx context.Context, channelID int64, f OrderFilter) 
 	}
 	if f.BroadcastID != 0 {
 		where, args = append(where, "o.broadcast_id = ?"), append(args, f.BroadcastID)
+	} else {
+		// Practice orders are the rehearsal's, shown with their broadcast
+		// only: never among the stall's orders.
+		where, args = append(where, "o.practice = ?"), append(args, false)
 	}
 	if f.ViewerID != 0 {
 		where, args = append(where, "o.viewer_id = ?"), append(args, f.ViewerID)

@@ -144,11 +144,11 @@ func (s *Store) SalesTotals(ctx context.Context, broadcastIDs []int64) (map[int6
 	for _, id := range broadcastIDs {
 		args = append(args, id)
 	}
-	args = append(args, StatusCancelled, StatusRejected)
+	args = append(args, StatusCancelled, StatusRejected, false)
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(broadcastIDs)), ", ")
 	// SUM of a BIGINT is a NUMERIC on PostgreSQL: cast it back.
 	rows, err := s.rdb.QueryContext(ctx, s.dialect.rebind(`SELECT broadcast_id, COUNT(*), CAST(COALESCE(SUM(total_won), 0) AS BIGINT)
-FROM orders WHERE broadcast_id IN (`+marks+`) AND status NOT IN (?, ?)
+FROM orders WHERE broadcast_id IN (`+marks+`) AND status NOT IN (?, ?) AND practice = ?
 GROUP BY broadcast_id`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("sales totals: %w", err)
@@ -186,8 +186,8 @@ func (s *Store) Sales(ctx context.Context, broadcastID int64) (BroadcastSales, e
 	rows, err := s.rdb.QueryContext(ctx, s.dialect.rebind(`SELECT i.product_id, p.name,
 CAST(SUM(i.qty) AS BIGINT), CAST(SUM(i.qty * i.unit_price_won) AS BIGINT)
 FROM order_items i JOIN orders o ON o.id = i.order_id JOIN products p ON p.id = i.product_id
-WHERE o.broadcast_id = ? AND o.status NOT IN (?, ?)
-GROUP BY i.product_id, p.name ORDER BY 4 DESC, i.product_id`), broadcastID, StatusCancelled, StatusRejected)
+WHERE o.broadcast_id = ? AND o.status NOT IN (?, ?) AND o.practice = ?
+GROUP BY i.product_id, p.name ORDER BY 4 DESC, i.product_id`), broadcastID, StatusCancelled, StatusRejected, false)
 	if err != nil {
 		return BroadcastSales{}, fmt.Errorf("broadcast sales: %w", err)
 	}
@@ -381,6 +381,11 @@ func (a *API) replay(ctx context.Context, slug string, id int64, merchant bool) 
 	}
 	if b.ChannelID != ch.ID {
 		return replayJSON{}, fmt.Errorf("broadcast %d of another channel: %w", id, ErrNotFound)
+	}
+	if b.Practice && !merchant {
+		// A rehearsal is the merchant's and the tutor's (see the practice
+		// review), never a public replay.
+		return replayJSON{}, fmt.Errorf("broadcast %d is a practice: %w", id, ErrNotFound)
 	}
 
 	doc := replayJSON{Broadcast: replayBroadcastJSON{ID: b.ID, Title: b.Title, Live: b.Live(), StartedAt: b.StartedAt}}

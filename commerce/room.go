@@ -161,10 +161,7 @@ func (rs *Rooms) BroadcastStarted(ctx context.Context, slug string) (Broadcast, 
 	if err != nil {
 		return Broadcast{}, err
 	}
-	b, err := rs.store.StartBroadcast(ctx, ch.ID, "", false)
-	if errors.Is(err, ErrExists) {
-		b, err = rs.store.LiveBroadcast(ctx, ch.ID)
-	}
+	b, err := rs.store.BeginBroadcast(ctx, ch.ID)
 	if err != nil {
 		return Broadcast{}, err
 	}
@@ -224,6 +221,39 @@ func (rs *Rooms) OrderPlaced(slug string, o Order) {
 	r.stockChanged(ids...)
 	msg := roomEvent("order.updated", orderEvent{o})
 	r.do(func() { r.sendTo(o.ViewerID, msg) })
+}
+
+// CoachTip shows a tutor's tip on the merchant's studio: the channel's
+// merchant connections get coach.tip, and no one else. Safe from any
+// goroutine; a room without connections drops it (the studio is not
+// there to show it).
+func (rs *Rooms) CoachTip(slug string, n PracticeNote) {
+	r := rs.room(slug)
+	if r == nil {
+		return
+	}
+	msg := roomEvent("coach.tip", tipEvent{Tip: n})
+	// Viewer ids start at 1: sendTo with 0 reaches the merchant alone.
+	r.do(func() { r.sendTo(0, msg) })
+}
+
+// closeUninvited closes the connections of room r that came in without a
+// practice credential, when its broadcast turns out to be a practice one:
+// a customer who had the stall's page open before the rehearsal began
+// must not watch it. New connections are checked in ServeWS.
+func (rs *Rooms) closeUninvited(r *liveRoom) {
+	rs.mu.Lock()
+	var out []*wsClient
+	for c := range rs.conns {
+		if c.room == r && !c.merchant && !c.invited {
+			out = append(out, c)
+		}
+	}
+	rs.mu.Unlock()
+	for _, c := range out {
+		// Off the room's goroutine: a close frame may wait on a slow socket.
+		go c.closeWith(closePractice, "practice")
+	}
 }
 
 // Close closes every connection with a going-away close frame, refuses new
@@ -443,7 +473,10 @@ func (r *liveRoom) setLive(b Broadcast) {
 		r.saveViewers(r.rs.log, true, nil)
 	}
 	r.setBroadcast(b)
-	r.send(roomEvent("live", liveEvent{Live: true, BroadcastID: b.ID}), "live", false)
+	if b.Practice {
+		r.rs.closeUninvited(r)
+	}
+	r.send(roomEvent("live", liveEvent{Live: true, BroadcastID: b.ID, Practice: b.Practice}), "live", false)
 }
 
 // setEnded ends broadcast b, which has ended in the store, in the room.
@@ -542,7 +575,7 @@ func (r *liveRoom) state() roomState {
 		st.Chat = []ChatMessage{}
 	}
 	if r.live {
-		st.BroadcastID, st.Notice = r.broadcast.ID, r.broadcast.Notice
+		st.BroadcastID, st.Notice, st.Practice = r.broadcast.ID, r.broadcast.Notice, r.broadcast.Practice
 	}
 	for _, c := range r.coupons {
 		st.Coupons = append(st.Coupons, *c)

@@ -359,7 +359,11 @@ func (c *wsClient) chatSend(ctx context.Context, cmdID string, body []byte) (any
 	if !c.room.limits.allowChat(c.viewer.ID, time.Now()) {
 		return nil, nil, &roomError{code: codeRateLimited}
 	}
-	m, err := c.rs.store.AddChat(ctx, cmdID, c.viewer.ID, bid, text)
+	addChat := c.rs.store.AddChat
+	if c.merchant {
+		addChat = c.rs.store.AddMerchantChat
+	}
+	m, err := addChat(ctx, cmdID, c.viewer.ID, bid, text)
 	if errors.Is(err, ErrMuted) {
 		if v, verr := c.rs.store.Viewer(ctx, c.room.channel.ID, c.viewer.ID); verr == nil {
 			return nil, nil, &mutedError{until: v.MutedUntil}

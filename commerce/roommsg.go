@@ -14,6 +14,10 @@ type (
 	liveEvent struct {
 		Live        bool  `json:"live"`
 		BroadcastID int64 `json:"broadcast_id"`
+		Practice    bool  `json:"practice"`
+	}
+	tipEvent struct {
+		Tip PracticeNote `json:"tip"`
 	}
 	chatEvent struct {
 		Message ChatMessage `json:"message"`
@@ -61,6 +65,7 @@ type (
 type roomState struct {
 	Live        bool          `json:"live"`
 	BroadcastID int64         `json:"broadcast_id"` // 0 when not live
+	Practice    bool          `json:"practice"`     // the live broadcast is a practice
 	Pinned      *productJSON  `json:"pinned"`
 	Coupons     []Coupon      `json:"coupons"` // open, with remaining counts
 	Viewers     int           `json:"viewers"`
@@ -161,6 +166,7 @@ var roomTexts = map[string][2]string{
 	"not_live":        {"지금은 방송 중이 아닙니다.", "The broadcast is not live."},
 	"not_found":       {"찾을 수 없습니다.", "Not found."},
 	"unauthorized":    {"인증에 실패했습니다.", "Not authorised."},
+	"practice":        {"연습 중인 방송입니다. 초대 링크가 있어야 볼 수 있어요.", "This is a private practice session: it needs its invitation link."},
 	"exists":          {"이미 있습니다.", "Already exists."},
 	"sold_out":        {"쿠폰이 모두 소진되었습니다.", "The coupon is sold out."},
 	"already_claimed": {"이미 받은 쿠폰입니다.", "You already have this coupon."},

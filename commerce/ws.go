@@ -31,7 +31,7 @@ func (rs *Rooms) ServeWS(w http.ResponseWriter, r *http.Request) {
 		wsHTTPError(w, http.StatusInternalServerError, CodeInternal, roomText(lang, CodeInternal, ""))
 		return
 	}
-	merchant := false
+	merchant, invited := false, false
 	if token := bearerToken(r); token != "" {
 		_, err := rs.store.CheckStreamKey(r.Context(), slug, token)
 		if err != nil {
@@ -42,6 +42,20 @@ func (rs *Rooms) ServeWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		merchant = true
+	} else {
+		private, err := rs.store.Private(r.Context(), ch.ID)
+		if err != nil {
+			rs.log.Error("websocket: practice", "channel", slug, "err", err)
+			wsHTTPError(w, http.StatusInternalServerError, CodeInternal, roomText(lang, CodeInternal, ""))
+			return
+		}
+		if private {
+			if err := rs.store.CheckPracticeToken(r.Context(), ch.ID, r.URL.Query().Get("practice")); err != nil {
+				wsHTTPError(w, http.StatusForbidden, "practice", roomText(lang, "practice", ""))
+				return
+			}
+			invited = true
+		}
 	}
 	room, ok := rs.acquire(ch)
 	if !ok {
@@ -59,6 +73,7 @@ func (rs *Rooms) ServeWS(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade has answered
 	}
 	c := newWSClient(rs, room, conn, merchant, lang)
+	c.invited = invited
 	if !rs.track(c) {
 		c.closeWith(websocket.CloseGoingAway, "server shutting down")
 		conn.Close()
@@ -67,6 +82,11 @@ func (rs *Rooms) ServeWS(w http.ResponseWriter, r *http.Request) {
 	defer rs.untrack(c)
 	c.serve()
 }
+
+// closePractice is the close code of a connection sent away because the
+// broadcast it would see is a practice it was not invited to (4000-4999
+// are the application's).
+const closePractice = 4003
 
 func bearerToken(r *http.Request) string {
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -105,6 +125,7 @@ type wsClient struct {
 	room     *liveRoom
 	conn     *websocket.Conn
 	merchant bool
+	invited  bool // came in with a practice credential (see closeUninvited)
 	log      *slog.Logger
 	q        sendQueue
 	done     chan struct{} // closed when the reader ends

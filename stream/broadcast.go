@@ -44,8 +44,42 @@ type broadcast struct {
 	ended   bool
 	// The recording, if any (Record): sink is fed by the audio tracks and by recVideo, the
 	// one recorded video layer, through their taps.
-	sink     MediaSink
-	recVideo *upTrack
+	sink       MediaSink
+	recVideo   *upTrack
+	liveAt     time.Time // when the first publisher connected
+	reconnects int
+
+	// Video arrival, for Quality: written by the video up-tracks' readers.
+	videoBytes atomic.Int64
+	lastVideo  atomic.Int64 // unix nanos of the last video packet of any layer
+	frozen     atomic.Int64 // nanos of gaps of FrozenGap or more
+}
+
+// videoArrived counts a video packet of n bytes that arrived at now, of any layer: the
+// video stands still only when every layer does.
+func (b *broadcast) videoArrived(n int, now int64) {
+	b.videoBytes.Add(int64(n))
+	if last := b.lastVideo.Swap(now); last != 0 && now-last >= int64(FrozenGap) {
+		b.frozen.Add(now - last)
+	}
+}
+
+// quality reports how the video came through up to now; the caller holds b.mu.
+func (b *broadcast) qualityLocked(now time.Time) *Quality {
+	q := &Quality{VideoBytes: b.videoBytes.Load(), Reconnects: b.reconnects, Frozen: time.Duration(b.frozen.Load())}
+	if !b.liveAt.IsZero() {
+		q.Live = now.Sub(b.liveAt)
+	}
+	if last := b.lastVideo.Load(); last != 0 {
+		// A video that stopped before the end (the phone left, the grace ran out) stood
+		// still until the end.
+		if gap := now.UnixNano() - last; gap >= int64(FrozenGap) {
+			q.Frozen += time.Duration(gap)
+		}
+	} else if q.Live >= FrozenGap {
+		q.Frozen = q.Live // no video at all
+	}
+	return q
 }
 
 func newBroadcast(s *Server, channel string) *broadcast {
@@ -186,6 +220,11 @@ func (b *broadcast) publisherConnected(p *publisher) {
 	}
 	first := !b.live
 	b.live = true
+	if first {
+		b.liveAt = time.Now()
+	} else if resumed {
+		b.reconnects++
+	}
 	b.mu.Unlock()
 	switch {
 	case first:
@@ -238,6 +277,7 @@ func (b *broadcast) end(reason string) {
 	b.clearTapsLocked()
 	b.sink = nil
 	pub, live := b.pub, b.live
+	q := b.qualityLocked(time.Now())
 	b.mu.Unlock()
 
 	b.s.removeBroadcast(b)
@@ -249,7 +289,7 @@ func (b *broadcast) end(reason string) {
 	}
 	b.log.Info("broadcast ended", "reason", reason, "duration", time.Since(b.started).Round(time.Second))
 	if live {
-		b.s.emit(BroadcastEnded, b.channel)
+		b.s.emitEnded(b.channel, q)
 	}
 }
 

@@ -80,8 +80,10 @@ type Channels interface {
 	// AuthorizePublisher returns nil when token may publish on the channel, ErrUnknownChannel
 	// or ErrUnauthorized otherwise.
 	AuthorizePublisher(ctx context.Context, slug, token string) error
-	// ChannelExists returns nil or ErrUnknownChannel.
-	ChannelExists(ctx context.Context, slug string) error
+	// AuthorizeViewer returns nil when token (often "": viewers are anonymous) may watch
+	// the channel, ErrUnknownChannel or ErrUnauthorized otherwise: a channel in a private
+	// practice session shows its video only to those invited.
+	AuthorizeViewer(ctx context.Context, slug, token string) error
 }
 
 // Deps are the server's collaborators.
@@ -129,4 +131,28 @@ type Event struct {
 	Kind    EventKind
 	Channel string
 	At      time.Time
+	// Quality is how the broadcast's video came through, on BroadcastEnded only.
+	Quality *Quality
+}
+
+// Quality is how a broadcast's video came through from the phone.
+type Quality struct {
+	Live       time.Duration // from the first publisher's connection to the end
+	VideoBytes int64         // RTP bytes of video received, every simulcast layer together
+	Reconnects int           // times the publisher came back within the grace period
+	// Frozen is the time the video stood still: the sum of the gaps of at least
+	// FrozenGap with no video packet, a publisher's absence included.
+	Frozen time.Duration
+}
+
+// FrozenGap is the shortest gap between video packets counted as frozen video: a camera
+// sends a frame at least every few hundred milliseconds, even of a still picture.
+const FrozenGap = 2 * time.Second
+
+// VideoKbps is the video's average bitrate over the live time, in kbit/s.
+func (q Quality) VideoKbps() int64 {
+	if q.Live <= 0 {
+		return 0
+	}
+	return q.VideoBytes * 8 * int64(time.Second) / int64(q.Live) / 1000
 }

@@ -41,7 +41,7 @@ func (c testChannels) AuthorizePublisher(_ context.Context, slug, token string) 
 	return nil
 }
 
-func (c testChannels) ChannelExists(_ context.Context, slug string) error {
+func (c testChannels) AuthorizeViewer(_ context.Context, slug, _ string) error {
 	if _, ok := c[slug]; !ok {
 		return ErrUnknownChannel
 	}

@@ -57,7 +57,7 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.channels.ChannelExists(r.Context(), channel); err != nil {
+	if err := s.channels.AuthorizeViewer(r.Context(), channel, bearer(r)); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -9,14 +9,14 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-func waitEvent(t *testing.T, ts *testServer, kind EventKind) {
+func waitEvent(t *testing.T, ts *testServer, kind EventKind) Event {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
 		case e := <-ts.events:
 			if e.Kind == kind {
-				return
+				return e
 			}
 		case <-timeout:
 			t.Fatalf("no event %d", kind)
@@ -75,6 +75,14 @@ func TestPublisherReconnect(t *testing.T) {
 	}
 	waitEvent(t, ts, PublisherResumed)
 	resumesOn(t, v)
+
+	if code := deleteSession(t, again.location, testKey); code != http.StatusOK {
+		t.Fatalf("DELETE: %d", code)
+	}
+	q := waitEvent(t, ts, BroadcastEnded).Quality
+	if q == nil || q.Reconnects != 1 || q.VideoBytes <= 0 || q.Live <= 0 {
+		t.Errorf("quality at the end %+v, want 1 reconnect, video bytes and a live time", q)
+	}
 }
 
 // TestStalePublisherReplaced: a phone that lost its network goes quiet without closing. A new
@@ -123,7 +131,12 @@ func TestPublisherDeleteEnds(t *testing.T) {
 	if code := deleteSession(t, pub.location, testKey); code != http.StatusOK {
 		t.Fatalf("DELETE: %d", code)
 	}
-	waitEvent(t, ts, BroadcastEnded)
+	q := waitEvent(t, ts, BroadcastEnded).Quality
+	// The publisher sent video all along: no reconnect, and no stop long enough to count as
+	// frozen.
+	if q == nil || q.Reconnects != 0 || q.VideoBytes <= 0 || q.VideoKbps() <= 0 || q.Frozen != 0 {
+		t.Errorf("quality at the end %+v, want video, no reconnect, nothing frozen", q)
+	}
 	waitState(t, v.pc, webrtc.PeerConnectionStateClosed, 10*time.Second)
 	if code := deleteSession(t, pub.location, testKey); code != http.StatusNotFound {
 		t.Errorf("second DELETE: %d, want 404", code)

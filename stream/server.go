@@ -229,6 +229,12 @@ func (s *Server) goClose(pc *webrtc.PeerConnection) {
 	})
 }
 
+func (s *Server) emitEnded(channel string, q *Quality) {
+	if s.events != nil {
+		s.events(Event{Kind: BroadcastEnded, Channel: channel, At: time.Now(), Quality: q})
+	}
+}
+
 func (s *Server) removeBroadcast(b *broadcast) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -125,6 +125,9 @@ func (u *upTrack) run() {
 		u.cache.put(p)
 
 		u.lastPacket.Store(now.UnixNano())
+		if u.kind == webrtc.RTPCodecTypeVideo {
+			u.pub.b.videoArrived(n, now.UnixNano())
+		}
 		u.pub.lastMedia.Store(now.UnixNano())
 		winBytes += uint64(n)
 		u.m.packetsIn.Inc()

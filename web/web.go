@@ -50,8 +50,12 @@ type Options struct {
 
 // Page names, as files in pages/.
 const (
-	watchPage  = "watch.html"
-	studioPage = "studio.html"
+	watchPage    = "watch.html"
+	studioPage   = "studio.html"
+	tutorPage    = "tutor.html"
+	practicePage = "practice.html"
+	reviewPage   = "review.html"
+	adminPage    = "admin.html"
 )
 
 // Cache policies.
@@ -79,9 +83,11 @@ Page not found.
 
 // Handler serves: GET /c/{slug} (watch page), GET /c/{slug}/qr.png and
 // qr.svg (the channel link as a QR code), GET /c/{slug}/poster (a page to
-// print for the stall), GET /studio (minimal studio),
-// GET /static/... (assets), and GET / (a short landing text). Other paths
-// answer 404.
+// print for the stall), GET /studio (minimal studio), GET /tutor (the
+// tutor's dashboard), GET /practice (coaching a practice session) and
+// GET /review (a practice session's review), GET /admin (the operator's
+// tutors and channels), GET /static/... (assets), and
+// GET / (a short landing text). Other paths answer 404.
 //
 // It returns an error when Options.Dir does not hold the pages and assets.
 func Handler(opts Options) (http.Handler, error) {
@@ -107,6 +113,10 @@ func Handler(opts Options) (http.Handler, error) {
 	mux.HandleFunc("GET /c/{slug}/qr.svg", s.serveQRSVG)
 	mux.HandleFunc("GET /c/{slug}/poster", s.servePoster)
 	mux.HandleFunc("GET /studio", s.servePage(studioPage))
+	mux.HandleFunc("GET /tutor", s.servePage(tutorPage))
+	mux.HandleFunc("GET /practice", s.servePage(practicePage))
+	mux.HandleFunc("GET /review", s.servePage(reviewPage))
+	mux.HandleFunc("GET /admin", s.servePage(adminPage))
 	mux.HandleFunc("GET /static/{path...}", s.serveStatic)
 	mux.HandleFunc("GET /", serveNotFound)
 	return withSecurityHeaders(mux), nil
@@ -174,7 +184,7 @@ func (s *site) load() error {
 	}
 
 	pages := map[string]asset{}
-	for _, name := range []string{watchPage, studioPage} {
+	for _, name := range []string{watchPage, studioPage, tutorPage, practicePage, reviewPage, adminPage} {
 		data, err := s.render(name)
 		if err != nil {
 			return err

@@ -66,6 +66,10 @@ func TestRoutes(t *testing.T) {
 		{name: "watch head", method: "HEAD", path: "/c/x", status: 200, ctype: "text/html; charset=utf-8"},
 		{name: "studio", method: "GET", path: "/studio", status: 200, ctype: "text/html; charset=utf-8", contains: `src="{static}/studio.js"`},
 		{name: "studio link", method: "GET", path: "/studio?c=x", status: 200, ctype: "text/html; charset=utf-8", contains: "studio.js"},
+		{name: "tutor", method: "GET", path: "/tutor", status: 200, ctype: "text/html; charset=utf-8", contains: `src="{static}/tutor.js"`, cache: "no-cache"},
+		{name: "practice", method: "GET", path: "/practice?c=x&s=7", status: 200, ctype: "text/html; charset=utf-8", contains: `src="{static}/coach.js"`, cache: "no-cache"},
+		{name: "review", method: "GET", path: "/review?c=x&s=7", status: 200, ctype: "text/html; charset=utf-8", contains: `src="{static}/review.js"`, cache: "no-cache"},
+		{name: "tutor stylesheet", method: "GET", path: "{static}/tutor.css", status: 200, ctype: "text/css; charset=utf-8"},
 		{name: "script versioned", method: "GET", path: "{static}/watch.js", status: 200, ctype: "text/javascript; charset=utf-8", contains: "whep", cache: cacheImmutable},
 		{name: "script unversioned", method: "GET", path: "/static/watch.js", status: 200, ctype: "text/javascript; charset=utf-8", cache: "no-cache"},
 		{name: "script earlier version", method: "GET", path: "/static/v000000000000/watch.js", status: 200, ctype: "text/javascript; charset=utf-8", cache: "no-cache"},
@@ -83,6 +87,10 @@ func TestRoutes(t *testing.T) {
 		{name: "page source not served", method: "GET", path: "/static/../pages/watch.html", status: 404},
 		{name: "post to page", method: "POST", path: "/c/x", status: 405},
 		{name: "post to studio", method: "POST", path: "/studio", status: 405},
+		{name: "post to tutor", method: "POST", path: "/tutor", status: 405},
+		{name: "tutor subpath", method: "GET", path: "/tutor/x", status: 404},
+		{name: "practice subpath", method: "GET", path: "/practice/7", status: 404},
+		{name: "review subpath", method: "GET", path: "/review/7", status: 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,6 +168,10 @@ func TestAssetsReferenced(t *testing.T) {
 			}{
 				{"/c/x", "watch.js"},
 				{"/studio", "studio.js"},
+				{"/tutor", "tutor.js"},
+				{"/practice?c=x&s=1", "coach.js"},
+				{"/review?c=x&s=1", "review.js"},
+				{"/admin", "admin.js"},
 			} {
 				rec := do(h, http.MethodGet, page.path, nil)
 				if rec.Code != http.StatusOK {
@@ -205,7 +217,7 @@ func TestAssetsReferenced(t *testing.T) {
 func TestConditionalGet(t *testing.T) {
 	h := newHandler(t, Options{})
 	static := staticPrefix(t, h)
-	for _, target := range []string{static + "/i18n.js", "/c/x", "/studio"} {
+	for _, target := range []string{static + "/i18n.js", "/c/x", "/studio", "/tutor", "/practice", "/review"} {
 		t.Run(target, func(t *testing.T) {
 			first := do(h, http.MethodGet, target, nil)
 			etag := first.Header().Get("ETag")
@@ -262,7 +274,7 @@ func TestDirMissing(t *testing.T) {
 }
 
 // TestScripts checks the syntax of every module with node and runs the
-// modules' own tests (testdata/static.test.js).
+// modules' own tests (testdata/*.test.js).
 func TestScripts(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -285,9 +297,66 @@ func TestScripts(t *testing.T) {
 		})
 	}
 	t.Run("unit", func(t *testing.T) {
-		out, err := exec.Command(node, "--test", filepath.Join("testdata", "static.test.js")).CombinedOutput()
+		// Every test file of testdata/: the pages' modules each have theirs.
+		tests, err := filepath.Glob(filepath.Join("testdata", "*.test.js"))
+		if err != nil || len(tests) == 0 {
+			t.Fatalf("no module tests in testdata: %v", err)
+		}
+		out, err := exec.Command(node, append([]string{"--test"}, tests...)...).CombinedOutput()
 		if err != nil {
 			t.Errorf("node --test: %v\n%s", err, out)
 		}
 	})
+	t.Run("tutor unit", func(t *testing.T) {
+		out, err := exec.Command(node, "--test", filepath.Join("testdata", "tutor.test.js")).CombinedOutput()
+		if err != nil {
+			t.Errorf("node --test: %v\n%s", err, out)
+		}
+	})
+}
+
+var (
+	// scriptRE finds script elements, with their attributes and content.
+	scriptRE = regexp.MustCompile(`(?is)<script([^>]*)>(.*?)</script>`)
+	// inlineRE finds other things the Content-Security-Policy would block:
+	// style elements and attributes, and event handler attributes.
+	inlineRE = regexp.MustCompile(`(?i)<style|\sstyle=|\son[a-z]+=`)
+)
+
+// TestTutorPages checks that the tutor's pages are served with the
+// security policy and hold nothing it would block: they must work as they
+// are, with no inline script or style.
+func TestTutorPages(t *testing.T) {
+	h := newHandler(t, Options{})
+	for _, target := range []string{"/tutor", "/practice?c=kim-fish&s=7", "/review?c=kim-fish&s=7"} {
+		t.Run(target, func(t *testing.T) {
+			rec := do(h, http.MethodGet, target, nil)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d", rec.Code)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "text/html; charset=utf-8" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if csp := rec.Header().Get("Content-Security-Policy"); csp != securityPolicy {
+				t.Errorf("Content-Security-Policy %q", csp)
+			}
+			body := rec.Body.String()
+			for _, m := range scriptRE.FindAllStringSubmatch(body, -1) {
+				if !strings.Contains(m[1], "src=") || strings.TrimSpace(m[2]) != "" {
+					t.Errorf("inline script the policy blocks: %q", m[0])
+				}
+			}
+			if m := inlineRE.FindString(body); m != "" {
+				t.Errorf("inline code the policy blocks: %q", m)
+			}
+			for _, want := range []string{`<html lang="ko">`, `name="viewport"`, `/tutor.css"`, "data-lang-switch"} {
+				if !strings.Contains(body, want) {
+					t.Errorf("page lacks %s", want)
+				}
+			}
+			if strings.Contains(body, "{{") {
+				t.Error("page has an unrendered template action")
+			}
+		})
+	}
 }

@@ -38,6 +38,11 @@ type config struct {
 	LogFormat     string
 	WebDir        string
 	DebugAddr     string
+	// PracticeScripts is a folder of extra practice scripts and paces (JSON, as
+	// practice/scripts), added to the built-in ones.
+	PracticeScripts string
+	// AdminToken opens the operator's admin page and API; "" turns them off.
+	AdminToken string
 
 	Record        bool
 	RecordingsDir string
@@ -123,6 +128,8 @@ func configFlags(fs *flag.FlagSet, getenv func(string) (string, bool)) (*config,
 	str(&c.LogFormat, "log-format", "DANGOL_LOG_FORMAT", "text", "text or json")
 	str(&c.DebugAddr, "debug-addr", "DANGOL_DEBUG_ADDR", "", "serve Go profiling (/debug/pprof) on this address, e.g. 127.0.0.1:6060; off when empty")
 	str(&c.WebDir, "web-dir", "DANGOL_WEB_DIR", "", "serve web assets from this folder instead of the embedded copy (development)")
+	str(&c.PracticeScripts, "practice-scripts", "DANGOL_PRACTICE_SCRIPTS", "", "folder of extra practice scripts and paces (JSON) for simulated customers")
+	str(&c.AdminToken, "admin-token", "DANGOL_ADMIN_TOKEN", "", "secret of the operator's admin page (/admin#k=<token>); empty turns it off")
 	boolean(&c.Record, "record", "DANGOL_RECORD", true, "record every live broadcast")
 	str(&c.RecordingsDir, "recordings-dir", "DANGOL_RECORDINGS_DIR", "", "folder for recordings when no S3 endpoint is set (default <data>/recordings)")
 	str(&c.S3.Endpoint, "s3-endpoint", "DANGOL_S3_ENDPOINT", "", "S3/MinIO endpoint host:port; when set, recordings go to its bucket instead of the folder")

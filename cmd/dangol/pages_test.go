@@ -36,21 +36,9 @@ const (
 // that every control has an accessible name and that the main touch targets are at least
 // 48x48 CSS pixels, and takes screenshots (DANGOL_TEST_SCREENSHOTS, else a temp dir).
 func TestPagesEndToEnd(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("DANGOL_TEST_STRICT") == "1" {
-			t.Fatalf("chromium is not installed at %s (DANGOL_TEST_STRICT=1): %v", chromiumPath, err)
-		}
-		t.Skipf("SKIPPED: chromium is not installed at %s; the pages are not tested in a browser", chromiumPath)
-	}
+	needChromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 75*time.Second)
 	t.Cleanup(cancel)
-
-	shots := os.Getenv("DANGOL_TEST_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	} else if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
 
 	// 1. The server, a channel, and two products with photos, added with the stream key.
 	dir := t.TempDir()
@@ -86,28 +74,7 @@ func TestPagesEndToEnd(t *testing.T) {
 			t.Logf("browser:\n%s", b.report())
 		}
 	}()
-	shoot := func(tb *tab, name string) {
-		t.Helper()
-		// Nothing half-way through a transition (the live dot's endless blink aside).
-		tb.waitWithin(t, "a settled page for the screenshot "+name, settledJS, 5*time.Second)
-		img, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatalf("%s: screenshot %s: %v", tb.name, name, err)
-		}
-		// The whole screen, at the phone's pixel ratio, whatever its size then.
-		size, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]int](`[innerWidth * devicePixelRatio, innerHeight * devicePixelRatio]`))
-		if err != nil {
-			t.Fatalf("%s: screen size: %v", tb.name, err)
-		}
-		if cfg, err := png.DecodeConfig(bytes.NewReader(img)); err != nil || cfg.Width != size[0] || cfg.Height != size[1] {
-			t.Errorf("screenshot %s is %dx%d (%v), want %dx%d", name, cfg.Width, cfg.Height, err, size[0], size[1])
-		}
-		path := filepath.Join(shots, name+".png")
-		if err := os.WriteFile(path, img, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", path)
-	}
+	shoot := screenshots(t)
 
 	// The customer is at the stall before the broadcast: the stall's page, not live yet.
 	watch := openPhone(t, b, "watch", watchURL)
@@ -536,6 +503,50 @@ const stallJS = `document.body.classList.contains('offline') && !document.getEle
 // settledJS is true when no finite animation runs and every visible image has loaded.
 const settledJS = `document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity)
 	&& [...document.images].every((i) => !i.getClientRects().length || (i.complete && (!i.getAttribute('src') || i.naturalWidth > 0)))`
+
+// needChromium skips t when Chromium is missing, and fails it under DANGOL_TEST_STRICT=1.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("DANGOL_TEST_STRICT") == "1" {
+			t.Fatalf("chromium is not installed at %s (DANGOL_TEST_STRICT=1): %v", chromiumPath, err)
+		}
+		t.Skipf("SKIPPED: chromium is not installed at %s; the pages are not tested in a browser", chromiumPath)
+	}
+}
+
+// screenshots returns a function that saves a settled tab's whole screen as name.png in
+// $DANGOL_TEST_SCREENSHOTS (the README's pictures), or in a temporary folder.
+func screenshots(t *testing.T) func(tb *tab, name string) {
+	shots := os.Getenv("DANGOL_TEST_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return func(tb *tab, name string) {
+		t.Helper()
+		// Nothing half-way through a transition (the live dot's endless blink aside).
+		tb.waitWithin(t, "a settled page for the screenshot "+name, settledJS, 5*time.Second)
+		img, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatalf("%s: screenshot %s: %v", tb.name, name, err)
+		}
+		// The whole screen, at the phone's pixel ratio, whatever its size then.
+		size, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]int](`[innerWidth * devicePixelRatio, innerHeight * devicePixelRatio]`))
+		if err != nil {
+			t.Fatalf("%s: screen size: %v", tb.name, err)
+		}
+		if cfg, err := png.DecodeConfig(bytes.NewReader(img)); err != nil || cfg.Width != size[0] || cfg.Height != size[1] {
+			t.Errorf("screenshot %s is %dx%d (%v), want %dx%d", name, cfg.Width, cfg.Height, err, size[0], size[1])
+		}
+		path := filepath.Join(shots, name+".png")
+		if err := os.WriteFile(path, img, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", path)
+	}
+}
 
 // openPhone opens url in a new tab of a browser context of its own (its own storage, as on
 // another phone), at phone size with touch, in Korean, recording its console.

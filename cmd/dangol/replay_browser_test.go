@@ -57,12 +57,7 @@ const replayStateJS = `(() => {
 // and advances, has the recording's finite duration (the WebM's cues or the MP4's index and
 // duration, read over range requests), and seeks near its end and decodes on from there.
 func TestReplayBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("DANGOL_TEST_STRICT") == "1" {
-			t.Fatalf("chromium is not installed at %s (DANGOL_TEST_STRICT=1): %v", chromiumPath, err)
-		}
-		t.Skipf("SKIPPED: chromium is not installed at %s; replays are not tested in a browser", chromiumPath)
-	}
+	needChromium(t)
 	for _, tt := range []struct{ name, mime string }{
 		{"vp8", webrtc.MimeTypeVP8},
 		{"h264", webrtc.MimeTypeH264},

@@ -98,6 +98,11 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	}
 	lifecycle := newLifecycle(rooms, recs, log)
 	lifecycle.store = store
+	crowds, err := newCrowds(cfg.PracticeScripts, log.With("component", "practice"))
+	if err != nil {
+		return err
+	}
+	lifecycle.crowds = crowds
 
 	tcpAddr := ""
 	if cfg.TCPPort >= 0 {
@@ -144,6 +149,8 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	media.Routes(mux)
 	api := commerce.NewAPI(store, photos, log.With("component", "api"))
 	api.OrderPlaced = rooms.OrderPlaced
+	api.CoachTip = rooms.CoachTip
+	api.Crowds = crowds
 	if recs != nil {
 		// Retention deletes from the store recordings go to, so it runs only when
 		// that is open (--record); stopped before the store closes.
@@ -154,10 +161,14 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 
 		replays := recordings.NewReplays(recs.store, log.With("component", "replays"))
 		api.Replays = replayLookup(replays, log)
-		mux.Handle("GET /replays/{slug}/{file}", replays) // GET matches HEAD too
-		mux.HandleFunc("GET /replays/{slug}/{rec}/clips/{file}", replays.ServeClip)
+		// GET matches HEAD too.
+		mux.HandleFunc("GET /replays/{slug}/{file}", privatePractice(store, log, replays.ServeHTTP))
+		mux.HandleFunc("GET /replays/{slug}/{rec}/clips/{file}", privatePractice(store, log, replays.ServeClip))
 	}
 	api.Routes(mux)
+	admin := commerce.NewAdmin(store, cfg.AdminToken, log.With("component", "admin"))
+	admin.PINReset = api.ForgetPINAttempts // a new PIN is not held back by the old one's lockout
+	admin.Routes(mux)
 	mux.HandleFunc("GET /ws/{slug}", rooms.ServeWS)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -191,6 +202,9 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("dangol listening", "http", ln.Addr().String(), "udp", media.UDPAddr(), "url", cfg.PublicURL)
+	crowds.setAddr(ln.Addr())
+	// Before the rooms close: the simulated customers leave instead of reconnecting.
+	defer crowds.closeAll(5 * time.Second)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -231,6 +245,26 @@ func (a channelAuth) ChannelExists(ctx context.Context, slug string) error {
 	return mapStoreErr(err)
 }
 
+// AuthorizeViewer lets anyone watch, except during a practice session: then only those
+// with a practice credential (the session's token, the tutor's) or the merchant's.
+func (a channelAuth) AuthorizeViewer(ctx context.Context, slug, token string) error {
+	ch, err := a.store.Channel(ctx, slug)
+	if err != nil {
+		return mapStoreErr(err)
+	}
+	private, err := a.store.Private(ctx, ch.ID)
+	if err != nil || !private {
+		return err
+	}
+	if token == "" {
+		return stream.ErrUnauthorized
+	}
+	if err := a.store.CheckPracticeToken(ctx, ch.ID, token); err == nil || !errors.Is(err, commerce.ErrBadKey) {
+		return mapStoreErr(err)
+	}
+	return a.AuthorizePublisher(ctx, slug, token)
+}
+
 func mapStoreErr(err error) error {
 	switch {
 	case err == nil:
@@ -259,7 +293,8 @@ func mapStoreErr(err error) error {
 type lifecycle struct {
 	rooms  *commerce.Rooms
 	recs   *recorders      // nil when recording is off
-	store  *commerce.Store // for the channels' record setting; nil: every channel records
+	crowds *crowds         // the practice sessions' simulated customers; nil: none
+	store  *commerce.Store // for the channels' record setting and quality; nil: every channel records
 	log    *slog.Logger
 	events chan stream.Event
 	done   chan struct{}
@@ -339,7 +374,15 @@ func (l *lifecycle) record(e stream.Event) {
 		if l.recs != nil {
 			l.recs.stop(e.Channel, true)
 		}
+		if l.crowds != nil {
+			l.crowds.endChannel(e.Channel)
+		}
+		id := l.liveBroadcast(ctx, e.Channel)
 		err = l.rooms.BroadcastEnded(ctx, e.Channel)
+		if err == nil && id != 0 && e.Quality != nil && l.store != nil {
+			q := commerce.BroadcastQuality{VideoKbps: e.Quality.VideoKbps(), Reconnects: e.Quality.Reconnects, Frozen: e.Quality.Frozen}
+			err = l.store.SetBroadcastQuality(ctx, id, q)
+		}
 	}
 	if err != nil {
 		l.log.Error("broadcast event not recorded", "channel", e.Channel, "kind", e.Kind, "err", err)

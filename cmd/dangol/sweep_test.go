@@ -140,9 +140,12 @@ func waitLog(t *testing.T, logs *logLines, s string, timeout time.Duration) {
 }
 
 type broadcastRow struct {
-	ID      int64      `json:"id"`
-	Live    bool       `json:"live"`
-	EndedAt *time.Time `json:"ended_at"`
+	ID         int64      `json:"id"`
+	Live       bool       `json:"live"`
+	Practice   bool       `json:"practice"`
+	EndedAt    *time.Time `json:"ended_at"`
+	Orders     int        `json:"orders"`
+	RevenueWon int64      `json:"revenue_won"`
 
 	ReplayURL string  `json:"replay_url"`
 	DurationS float64 `json:"duration_s"`

@@ -30,18 +30,55 @@ export class RoomError extends Error {
 const tokenKey = (/** @type {string} */ slug) => `dangol.viewer.${slug}`;
 
 /**
+ * The websocket URL of a room: base with the merchant's token (?token=) and
+ * any extra query parameters (e.g. practice), empty values left out.
+ * @param {string} base e.g. "wss://host/ws/kim-fish", may already have a query
+ * @param {string} [token]
+ * @param {Record<string, string | undefined>} [query]
+ * @returns {string}
+ */
+export function roomURL(base, token, query = {}) {
+  const params = new URLSearchParams();
+  if (token) {
+    params.set('token', token);
+  }
+  for (const [k, v] of Object.entries(query)) {
+    if (v) {
+      params.set(k, v);
+    }
+  }
+  const q = params.toString();
+  if (!q) {
+    return base;
+  }
+  return base + (base.includes('?') ? '&' : '?') + q;
+}
+
+/**
  * A connection to a channel's live room.
  *
  * Events: 'hello' (the hello reply, after every (re)connection: rebuild the
- * view from its state), 'state' ('connecting' | 'open' | 'closed'), and
- * every server event by its type ('chat.message', 'coupon.dropped', ...).
+ * view from its state), 'state' ('connecting' | 'open' | 'closed'),
+ * 'failed' ({attempts}: the connection closed before it ever opened, that
+ * many times in a row; see below), and every server event by its type
+ * ('chat.message', 'coupon.dropped', ...).
+ *
+ * A refused upgrade (403 `practice` while a practice session keeps the room
+ * private, 401, 404) and an unreachable server look the same to a page:
+ * browsers do not expose the HTTP status of a failed websocket upgrade.
+ * Both end in 'failed'; the room keeps retrying with a bounded backoff
+ * either way, so a page that cannot tell them apart can show its "not
+ * live" view and wait.
  */
 export class Room {
   /**
    * @param {string} slug the channel
-   * @param {{token?: string, name?: string, lang?: string, url?: string}} [opts]
+   * @param {{token?: string, name?: string, lang?: string, url?: string, query?: Record<string, string | undefined>}} [opts]
    *   token: the merchant's stream key or studio token (viewers have none);
-   *   name: the nickname sent in hello; url: the websocket URL (tests).
+   *   name: the nickname sent in hello; url: the websocket URL (tests);
+   *   query: more query parameters of the websocket URL, empty ones left
+   *   out, e.g. {practice: token} for a practice session's private room
+   *   (an invited customer's practice token, or a tutor's token).
    */
   constructor(slug, opts = {}) {
     this.slug = slug;
@@ -52,6 +89,8 @@ export class Room {
     this.pending = new Map();
     this.seq = 0;
     this.attempt = 0;
+    /** Connections in a row that closed before they opened. */
+    this.unopened = 0;
     this.closed = false;
     this.ready = false; // hello answered on the current connection
     /** @type {WebSocket | null} */
@@ -99,19 +138,22 @@ export class Room {
     if (this.closed) {
       return;
     }
-    let url = this.opts.url;
-    if (!url) {
+    let base = this.opts.url;
+    if (!base) {
       const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-      url = `${proto}//${location.host}/ws/${encodeURIComponent(this.slug)}`;
+      base = `${proto}//${location.host}/ws/${encodeURIComponent(this.slug)}`;
     }
-    if (this.opts.token) {
-      url += `?token=${encodeURIComponent(this.opts.token)}`;
-    }
+    const url = roomURL(base, this.opts.token, this.opts.query);
     this.ready = false;
     this.emit('state', 'connecting');
     const ws = new WebSocket(url);
     this.ws = ws;
-    ws.onopen = () => this.hello(ws);
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      this.unopened = 0;
+      this.hello(ws);
+    };
     ws.onmessage = (ev) => this.receive(ws, ev);
     ws.onclose = () => {
       if (this.ws !== ws) {
@@ -120,6 +162,10 @@ export class Room {
       this.ws = null;
       this.ready = false;
       this.emit('state', 'closed');
+      if (!opened && !this.closed) {
+        this.unopened++;
+        this.emit('failed', { attempts: this.unopened });
+      }
       if (!this.closed) {
         const wait = backoff(this.attempt++, 500, 10000);
         this.retry = setTimeout(() => this.connect(), wait);

@@ -1,6 +1,7 @@
 // @ts-check
 // The merchant REST API (docs/api.md) as the studio uses it: products,
-// photos, orders, the stall's profile and schedule, and the PIN login.
+// photos, orders, the stall's profile and schedule, practice sessions, and
+// the PIN login.
 
 /** An error answer of the API, or a network failure (status 0). */
 export class ApiError extends Error {
@@ -184,6 +185,39 @@ export class StudioApi {
     const r = await this.call('GET', '/broadcasts?limit=1');
     const b = Array.isArray(r?.broadcasts) ? r.broadcasts[0] : null;
     return b && typeof b.id === 'number' ? b : null;
+  }
+
+  /**
+   * The channel's open practice session, or null when none is open (404).
+   * @returns {Promise<any>} the session document, or null
+   */
+  async practice() {
+    try {
+      return await this.call('GET', '/practice');
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) {
+        return null;
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Opens a practice session (or answers the one already open): the
+   * channel's next broadcast is the practice one.
+   * @returns {Promise<any>} the session
+   */
+  startPractice() {
+    return this.call('POST', '/practice', { json: {} });
+  }
+
+  /**
+   * Cancels a practice session that has not gone live.
+   * @param {number} id
+   * @returns {Promise<any>} the session, cancelled
+   */
+  cancelPractice(id) {
+    return request('DELETE', `/api/practice/${encodeURIComponent(id)}`, { token: this.token, lang: this.lang() });
   }
 
   /**

@@ -454,3 +454,116 @@ export function formError(err, inputs) {
   const r = errorText(err);
   return { input, ...r };
 }
+
+// ---- Practice ----
+
+/**
+ * @typedef {{id: number, state: string, review_url?: string, [k: string]: any}} PracticeSession
+ * @typedef {{id: number | string, text: string, at?: string}} Tip
+ */
+
+/**
+ * Whether a practice session (docs/api.md, Practice sessions) is still open:
+ * created and not yet gone live, or live.
+ * @param {PracticeSession | null | undefined} session
+ * @returns {boolean}
+ */
+export function practiceOpen(session) {
+  return !!session && (session.state === 'waiting' || session.state === 'live');
+}
+
+/**
+ * Whether the studio is in practice mode. While the channel is live, the
+ * room's word on the broadcast wins: the screen must never say "practice"
+ * over a broadcast customers see, nor miss it over a practice one (the
+ * session may have been opened or cancelled from the tutor's page). Off
+ * the air, an open session decides.
+ * @param {{session: PracticeSession | null, roomLive: boolean | null, roomPractice: boolean}} s
+ * @returns {boolean}
+ */
+export function practiceOn(s) {
+  if (s.roomLive === true) {
+    return s.roomPractice;
+  }
+  return practiceOpen(s.session);
+}
+
+/**
+ * A link of this site from the server (the session's review_url): a path,
+ * never another site nor a script.
+ * @param {unknown} url
+ * @returns {string} the path, or '' when it is not one
+ */
+export function sitePath(url) {
+  return typeof url === 'string' && /^\/(?![/\\])/.test(url) ? url : '';
+}
+
+/** The longest tip shown: the server allows 120 characters. */
+const tipMaxChars = 200;
+
+/**
+ * The tutor's coaching tips waiting for the merchant: the newest is shown,
+ * the others counted. A tip comes once however often the room sends it
+ * (after a reconnect).
+ */
+export class TipQueue {
+  /** @param {number} [keep] the most tips kept; the oldest go first */
+  constructor(keep = 20) {
+    this.keep = keep;
+    /** @type {Tip[]} oldest first */
+    this.tips = [];
+    /** @type {Set<string>} ids of the tips already taken */
+    this.seen = new Set();
+  }
+
+  /**
+   * Takes a tip of a coach.tip event.
+   * @param {unknown} tip
+   * @returns {boolean} whether it is new (and to be shown)
+   */
+  add(tip) {
+    if (!tip || typeof tip !== 'object') {
+      return false;
+    }
+    const t = /** @type {Record<string, unknown>} */ (tip);
+    const text = typeof t.text === 'string' ? t.text.trim().slice(0, tipMaxChars) : '';
+    if (!text) {
+      return false;
+    }
+    const id = typeof t.id === 'number' || typeof t.id === 'string' ? t.id : `${text}@${t.at ?? ''}`;
+    if (this.seen.has(String(id))) {
+      return false;
+    }
+    this.seen.add(String(id));
+    this.tips.push({ id, text, at: typeof t.at === 'string' ? t.at : undefined });
+    if (this.tips.length > this.keep) {
+      this.tips.splice(0, this.tips.length - this.keep);
+    }
+    return true;
+  }
+
+  /** @returns {Tip | null} the tip to show: the newest */
+  get current() {
+    return this.tips.at(-1) ?? null;
+  }
+
+  /** @returns {number} the tips waiting behind the one shown */
+  get others() {
+    return Math.max(0, this.tips.length - 1);
+  }
+
+  /** @returns {number} */
+  get size() {
+    return this.tips.length;
+  }
+
+  /** Puts the shown tip away: the next newest comes up. */
+  dismiss() {
+    this.tips.pop();
+  }
+
+  /** Forgets the waiting tips (the practice is over); ids stay seen. */
+  clear() {
+    this.tips = [];
+  }
+}

@@ -10,6 +10,7 @@ import { Chat } from './studio-chat.js';
 import { Coupons } from './studio-coupons.js';
 import { bitrate, classifyQuality, loginInput, qualityKeys, statsSample } from './studio-logic.js';
 import { Orders } from './studio-orders.js';
+import { CoachTips, Practice } from './studio-practice.js';
 import { Products } from './studio-products.js';
 import { Schedule } from './studio-schedule.js';
 import { StallProfile } from './studio-stall.js';
@@ -691,6 +692,8 @@ function main() {
   const confirmBox = byId('confirm', HTMLElement);
   const tabsBox = byId('tabs', HTMLElement);
   const badge = byId('orders-badge', HTMLElement);
+  const practiceBanner = byId('practice-banner', HTMLElement);
+  const confirmTitle = byId('confirm-title', HTMLElement);
 
   /** @param {Message} m */
   const showMessage = (m) => {
@@ -741,13 +744,22 @@ function main() {
 
   const render = () => {
     const s = studio.state;
+    const rehearsing = practice.on;
     channel.textContent = t('studio.channel', { slug: creds.slug });
     goLive.hidden = s !== 'idle';
     end.hidden = s === 'idle';
     live.hidden = s === 'idle' || s === 'starting';
     viewersBox.hidden = live.hidden;
     live.classList.toggle('reconnecting', s === 'reconnecting');
-    liveLabel.textContent = t(s === 'reconnecting' ? 'studio.reconnecting' : 'studio.live');
+    live.classList.toggle('practice', rehearsing);
+    liveLabel.textContent = t(s === 'reconnecting' ? 'studio.reconnecting' : rehearsing ? 'studio.practiceLive' : 'studio.live');
+    // The same buttons say what they do in practice: no second set to learn.
+    goLive.textContent = t(rehearsing ? 'studio.practiceStart' : 'studio.goLive');
+    end.textContent = t(rehearsing ? 'studio.practiceEnd' : 'studio.end');
+    confirmTitle.textContent = t(rehearsing ? 'studio.practiceConfirm' : 'studio.confirmTitle');
+    document.body.classList.toggle('practice', rehearsing);
+    practiceBanner.hidden = !rehearsing;
+    practice.render(s === 'idle');
     document.body.dataset.state = s;
     stallOpen.hidden = s !== 'idle';
     if (s !== 'idle' && tabs.current === 'stall') {
@@ -791,6 +803,15 @@ function main() {
     }
     showLoginButton.hidden = false;
   };
+  const tips = new CoachTips();
+  const practice = new Practice({
+    api, toast, unauthorized,
+    idle: () => studio.state === 'idle',
+    changed: () => render(),
+    ended: () => tips.clear(),
+  });
+  /** Whether the broadcast was started in practice mode: the room must then confirm it. */
+  let startedAsPractice = false;
   const products = new Products({ room, api, toast, unauthorized });
   const coupons = new Coupons({ room, toast });
   const orders = new Orders({
@@ -855,6 +876,7 @@ function main() {
       return;
     }
     const state = m.state ?? {};
+    practice.fromRoom(!!state.live, !!state.practice);
     viewers = watching(state.viewers);
     products.fromState(state);
     coupons.fromState(state);
@@ -866,6 +888,17 @@ function main() {
     viewers = watching(m.viewers);
     showCounts();
   });
+  room.on('live', (m) => {
+    practice.fromRoom(!!m.live, !!m.practice);
+    if (m.live && !m.practice && startedAsPractice) {
+      // Never let the merchant believe customers cannot see them.
+      toast.show(t('studio.notPractice'));
+    }
+    if (!m.live) {
+      startedAsPractice = false;
+    }
+  });
+  room.on('coach.tip', (m) => tips.add(m.tip));
   room.open();
 
   onLangChange(() => {
@@ -878,10 +911,12 @@ function main() {
     chat.render();
     schedule.render();
     placeholders();
+    tips.render();
     showLoginButton.textContent = t('studio.loginAgain');
   });
   render();
   products.load();
+  practice.load();
 
   // ?tab=orders (products, coupons, chat, schedule) opens that panel, e.g. from a
   // tutor's link or a home-screen shortcut.
@@ -916,19 +951,46 @@ function main() {
     }
   };
 
-  goLive.addEventListener('click', () => studio.goLive());
+  goLive.addEventListener('click', async () => {
+    if (!practice.on) {
+      startedAsPractice = false;
+      studio.goLive();
+      return;
+    }
+    if (goLive.disabled) {
+      return;
+    }
+    goLive.disabled = true;
+    try {
+      if (!(await practice.stillOpen())) {
+        return; // cancelled meanwhile: the merchant chooses again, knowingly
+      }
+    } finally {
+      goLive.disabled = false;
+    }
+    startedAsPractice = true;
+    studio.goLive();
+  });
 
   end.addEventListener('click', () => {
     if (confirmBox instanceof HTMLDialogElement && typeof confirmBox.showModal === 'function') {
       confirmBox.returnValue = '';
       confirmBox.showModal();
-    } else if (window.confirm(t('studio.confirmTitle'))) {
-      studio.end();
+    } else if (window.confirm(t(practice.on ? 'studio.practiceConfirm' : 'studio.confirmTitle'))) {
+      endNow();
     }
   });
+  const endNow = () => {
+    const rehearsing = practice.on;
+    studio.end();
+    if (rehearsing) {
+      practice.ended();
+      studio.say({ title: 'studio.practiceEnded', hint: practice.review ? 'studio.practiceEndedHint' : '' });
+    }
+  };
   confirmBox.addEventListener('close', () => {
     if (confirmBox instanceof HTMLDialogElement && confirmBox.returnValue === 'end') {
-      studio.end();
+      endNow();
     }
   });
 

@@ -17,6 +17,8 @@ export const watchTexts = {
     'watch.noWebRTC': '이 브라우저에서는 방송을 볼 수 없어요',
     'watch.noWebRTCHint': '크롬이나 사파리로 열어 주세요.',
     'watch.retryIn': '{seconds}초 후 다시 시도해요',
+    'watch.practiceBanner': '연습 방송',
+    'watch.practiceBannerHint': '실제 판매가 아니에요. 주문해도 물건이 오지 않아요.',
     'watch.unmute': '소리 켜기',
     'watch.unmuteLabel': '소리 켜기',
 
@@ -126,6 +128,8 @@ export const watchTexts = {
     'watch.noWebRTC': 'This browser cannot play the broadcast',
     'watch.noWebRTCHint': 'Please open it in Chrome or Safari.',
     'watch.retryIn': 'Trying again in {seconds} s',
+    'watch.practiceBanner': 'Practice broadcast',
+    'watch.practiceBannerHint': 'Not a real sale: orders are not delivered.',
     'watch.unmute': 'Tap for sound',
     'watch.unmuteLabel': 'Turn the sound on',
 

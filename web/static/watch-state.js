@@ -10,7 +10,7 @@
  * @typedef {{id: number, coupon_id: number, used_by_order?: number}} Claim
  * @typedef {{id: number, status: string, items: Array<{product_id: number, name: string, unit_price_won: number, qty: number}>, total_won: number, discount_won?: number, coupon_id?: number, created_at?: string, source?: string}} Order
  * @typedef {{
- *   live: boolean, broadcastId: number, pinned: Product | null,
+ *   live: boolean, broadcastId: number, practice: boolean, pinned: Product | null,
  *   coupons: Coupon[], closed: Record<number, string>,
  *   viewers: number, likes: number, notice: string, chat: ChatMessage[],
  *   claims: Claim[], known: Record<number, Coupon>
@@ -200,6 +200,7 @@ export function fromHello(hello, prev) {
   return {
     live: !!st.live,
     broadcastId: st.broadcast_id ?? 0,
+    practice: !!st.practice,
     pinned: st.pinned ?? null,
     coupons,
     closed: {},
@@ -274,7 +275,7 @@ export function reduce(s, ev) {
       if (!ev.live) {
         return { ...emptyState(), known: s.known, likes: 0, viewers: s.viewers };
       }
-      return { ...s, live: true, broadcastId: ev.broadcast_id ?? s.broadcastId };
+      return { ...s, live: true, broadcastId: ev.broadcast_id ?? s.broadcastId, practice: !!ev.practice };
     default:
       return s;
   }
@@ -496,4 +497,51 @@ export function stallProducts(list) {
     out.push(sp);
   }
   return out;
+}
+
+/**
+ * The practice token of an invitation link /c/{slug}?practice=<token>, or ''
+ * when there is none or it is not a token (a mangled link must not end up in
+ * a header).
+ * @param {string} search location.search
+ * @returns {string}
+ */
+export function practiceToken(search) {
+  const v = (new URLSearchParams(search).get('practice') ?? '').trim();
+  return /^[A-Za-z0-9._~+/=-]{1,512}$/.test(v) ? v : '';
+}
+
+/**
+ * Whether the room's state is a broadcast this viewer may see as live: a
+ * practice broadcast only with a practice token (the server keeps others
+ * out, but a page must not show a live view it cannot play).
+ * @param {{live: boolean, practice: boolean}} s
+ * @param {string} token the viewer's practice token, '' for none
+ * @returns {boolean}
+ */
+export function watchableLive(s, token) {
+  return s.live && (!s.practice || token !== '');
+}
+
+/**
+ * How the watch page takes a refused WHEP offer: 'notLive' while the
+ * channel is private for a practice session (401 without a practice
+ * credential, 403 with one that is not, or no longer, good), when it is not
+ * live (503) or full (429), 'notFound' for an unknown channel, 'error'
+ * otherwise. Only 'notFound' stops the retries.
+ * @param {number} status
+ * @param {string} code
+ * @returns {'notLive' | 'full' | 'notFound' | 'error'}
+ */
+export function whepRefusal(status, code) {
+  if (status === 429 || status === 503) {
+    return code === 'full' ? 'full' : 'notLive';
+  }
+  if (status === 401 || status === 403) {
+    return 'notLive';
+  }
+  if (status === 404) {
+    return 'notFound';
+  }
+  return 'error';
 }

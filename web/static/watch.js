@@ -12,7 +12,8 @@ import { Room, RoomError } from './room.js';
 import {
   addClaim, applyOrderToClaims, canCancel, chapterAt, checkOrderForm, cleanNickname, couponStateKey,
   emptyState, errorKey, formatCount, formatDuration, formatWhen, formatWon, fromHello, orderDone,
-  orderStatusKey, reduce, replaySource, stallProducts, stepQty, upcoming, upsertOrder, usableCoupons,
+  orderStatusKey, practiceToken, reduce, replaySource, stallProducts, stepQty, upcoming, upsertOrder, usableCoupons,
+  watchableLive, whepRefusal,
 } from './watch-state.js';
 import { Keeper, SignalError, backoff } from './whip.js';
 
@@ -148,8 +149,10 @@ class Player {
    * @param {string} slug
    * @param {HTMLVideoElement} video
    * @param {(s: Status) => void} show
+   * @param {string} [token] a practice credential, sent as Bearer: a channel
+   *   in a practice session plays only for those invited
    */
-  constructor(slug, video, show) {
+  constructor(slug, video, show, token) {
     this.video = video;
     this.show = show;
     /** Failed attempts since the last connection that worked. */
@@ -165,7 +168,7 @@ class Player {
       },
       onState: (state) => this.onState(state),
       reconnect: () => this.start(true),
-    });
+    }, { token: token || undefined });
   }
 
   /**
@@ -190,13 +193,20 @@ class Player {
       this.show({ title: 'watch.reconnecting', hint: 'watch.retryIn', vars: { seconds: Math.ceil(retry / 1000) } });
       return retry;
     }
+    const refusal = whepRefusal(err.status, err.code);
     if (err.status === 503 || err.status === 429) {
       // Not live yet or full: come back when the server says.
-      const full = err.code === 'full';
+      const full = refusal === 'full';
       this.show({ title: full ? 'watch.full' : 'watch.notLive', hint: full ? 'watch.fullHint' : 'watch.notLiveHint' });
       return Math.min(60, Math.max(1, err.retryAfter ?? 5)) * 1000;
     }
-    if (err.status === 404) {
+    if (refusal === 'notLive') {
+      // A private practice session: for everyone not invited the shop is
+      // simply not live, until the practice ends.
+      this.show({ title: 'watch.notLive', hint: 'watch.notLiveHint' });
+      return retry;
+    }
+    if (refusal === 'notFound') {
       this.show({ title: 'watch.notFound', hint: 'watch.notFoundHint' });
       return -1;
     }
@@ -330,8 +340,13 @@ function main() {
   /** @type {Order[]} the viewer's orders here, newest first */
   let orders = Array.isArray(store.json(ordersKey)) ? store.json(ordersKey) : [];
 
+  // An invitation to a practice session (/c/{slug}?practice=<token>): the
+  // token opens the private room and video. It stays in the address, so a
+  // reload still works.
+  const practice = practiceToken(location.search);
+
   // ---- The live room ----
-  const room = new Room(slug, { name: nickname || undefined, lang: lang() });
+  const room = new Room(slug, { name: nickname || undefined, lang: lang(), query: { practice } });
   room.on('hello', (m) => {
     if (!m.ok) {
       // Banned, or the channel is gone: the video may still play.
@@ -350,8 +365,17 @@ function main() {
     for (const o of orders) {
       live = applyOrderToClaims(live, o);
     }
-    setLive(live.live);
+    setLive(watchableLive(live, practice));
     schedule();
+  });
+  // A room that keeps refusing us (private for a practice session, or out of
+  // reach): the shop is not live for this viewer, unless the video plays.
+  // room.js keeps retrying, with a bounded backoff.
+  room.on('failed', (ev) => {
+    if (ev.attempts >= 2 && roomLive === true) {
+      roomLive = false;
+      schedule();
+    }
   });
   for (const type of ['chat.message', 'chat.hidden', 'product.pinned', 'stock', 'coupon.dropped',
     'coupon.remaining', 'coupon.closed', 'likes', 'viewers', 'notice']) {
@@ -369,7 +393,7 @@ function main() {
   }
   room.on('live', (ev) => {
     live = reduce(live, ev);
-    setLive(!!ev.live);
+    setLive(watchableLive(live, practice));
     schedule();
   });
   room.on('order.updated', (ev) => {
@@ -1265,6 +1289,8 @@ function main() {
     body.classList.toggle('offline', offline);
     liveUI.hidden = offline;
     el('live-badge').hidden = offline;
+    // Invited people must know this is not a real sale.
+    el('practice-banner').hidden = !practice && !(live.live && live.practice);
     viewers.hidden = offline || !live.viewers;
     viewers.textContent = `👀 ${formatCount(live.viewers, lang())}`;
     viewers.setAttribute('aria-label', t('watch.viewers', { n: live.viewers }));
@@ -1329,7 +1355,7 @@ function main() {
     show({ title: 'watch.noWebRTC', hint: 'watch.noWebRTCHint' });
     return;
   }
-  player = new Player(slug, video, show);
+  player = new Player(slug, video, show, practice);
   player.start(false);
 
   // Leave the server a DELETE rather than a session to time out.

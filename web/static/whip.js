@@ -410,7 +410,10 @@ export function onConnectionState(pc, fn) {
 
 /**
  * @typedef {object} KeeperOptions
- * @property {string} [token] sent as "Authorization: Bearer"
+ * @property {string} [token] sent as "Authorization: Bearer" on the offer
+ *   and on the session's DELETE: the studio's token for WHIP; for WHEP a
+ *   practice credential, which a channel in a practice session asks of its
+ *   viewers (without one its WHEP answers 401)
  * @property {boolean} [keepSession] leave a replaced connection's session to
  *   the server instead of ending it (a publisher that comes back within the
  *   server's grace period resumes its broadcast); the last session stays in

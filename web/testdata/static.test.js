@@ -944,3 +944,213 @@ test('studio: API errors carry the field at fault', async () => {
   assert.equal(seen[2].url, '/api/channels/kim-fish/schedule/3');
   assert.equal(seen[2].method, 'DELETE');
 });
+
+// ---- Practice sessions: the room's URL, the watch page's invitation, the
+// studio's practice mode and the coach's tips. ----
+
+test('room: URL with the token and extra query parameters', async () => {
+  const { roomURL } = await import('../static/room.js');
+  assert.equal(roomURL('wss://h/ws/kim-fish'), 'wss://h/ws/kim-fish');
+  assert.equal(roomURL('wss://h/ws/kim-fish', 'K+/='), 'wss://h/ws/kim-fish?token=K%2B%2F%3D');
+  assert.equal(roomURL('wss://h/ws/kim-fish', '', { practice: 'N2Q4' }), 'wss://h/ws/kim-fish?practice=N2Q4');
+  assert.equal(roomURL('wss://h/ws/kim-fish', 'K', { practice: 'P' }), 'wss://h/ws/kim-fish?token=K&practice=P');
+  assert.equal(roomURL('wss://h/ws/kim-fish', '', { practice: '', other: undefined }), 'wss://h/ws/kim-fish', 'empty values left out');
+  assert.equal(roomURL('ws://t/ws/x?a=1', '', { practice: 'P' }), 'ws://t/ws/x?a=1&practice=P', 'a test URL with a query');
+});
+
+test('room: connections refused before they open are told as failed', { timeout: 10_000 }, async () => {
+  const { Room } = await import('../static/room.js');
+  /** A websocket whose fate the test decides. */
+  class FakeSocket {
+    static OPEN = 1;
+    /** @type {FakeSocket[]} */
+    static made = [];
+    /** @param {string} url */
+    constructor(url) {
+      this.url = url;
+      this.readyState = 0;
+      /** @type {string[]} */
+      this.sent = [];
+      /** @type {any} */
+      this.onopen = null;
+      /** @type {any} */
+      this.onclose = null;
+      /** @type {any} */
+      this.onmessage = null;
+      FakeSocket.made.push(this);
+    }
+
+    /** @param {string} m */
+    send(m) {
+      this.sent.push(m);
+    }
+
+    close() {}
+  }
+  const saved = globalThis.WebSocket;
+  globalThis.WebSocket = /** @type {any} */ (FakeSocket);
+  try {
+    const room = new Room('kim-fish', { url: 'ws://t/ws/kim-fish', query: { practice: 'TOK' } });
+    /** @type {number[]} */
+    const failed = [];
+    room.on('failed', (ev) => failed.push(ev.attempts));
+    room.open();
+    assert.equal(FakeSocket.made[0].url, 'ws://t/ws/kim-fish?practice=TOK');
+    FakeSocket.made[0].onclose();
+    assert.deepEqual(failed, [1]);
+    await until(() => FakeSocket.made.length === 2, 'the retry');
+    FakeSocket.made[1].onclose();
+    assert.deepEqual(failed, [1, 2], 'counted in a row');
+    await until(() => FakeSocket.made.length === 3, 'the second retry');
+    const ws = FakeSocket.made[2];
+    ws.readyState = 1;
+    ws.onopen();
+    assert.equal(JSON.parse(ws.sent[0]).type, 'hello');
+    ws.onclose();
+    assert.deepEqual(failed, [1, 2], 'a connection that opened is a drop, not a refusal');
+    room.close();
+  } finally {
+    globalThis.WebSocket = saved;
+  }
+});
+
+test('watch: the practice invitation', async () => {
+  const { practiceToken, watchableLive, whepRefusal } = await import('../static/watch-state.js');
+  assert.equal(practiceToken('?practice=N2Q4abc_-'), 'N2Q4abc_-');
+  assert.equal(practiceToken('?practice=a%2Bb%3D'), 'a+b=');
+  assert.equal(practiceToken(''), '');
+  assert.equal(practiceToken('?practice='), '');
+  assert.equal(practiceToken('?practice=a%0Ab'), '', 'no line breaks into a header');
+  assert.equal(practiceToken('?practice=<script>'), '');
+  assert.equal(practiceToken(`?practice=${'x'.repeat(513)}`), '');
+
+  assert.equal(watchableLive({ live: true, practice: false }, ''), true);
+  assert.equal(watchableLive({ live: true, practice: true }, ''), false, 'a practice is not live for those not invited');
+  assert.equal(watchableLive({ live: true, practice: true }, 'TOK'), true);
+  assert.equal(watchableLive({ live: false, practice: false }, 'TOK'), false);
+
+  assert.equal(whepRefusal(401, ''), 'notLive', 'private practice, no credential');
+  assert.equal(whepRefusal(403, 'practice'), 'notLive');
+  assert.equal(whepRefusal(503, 'not_live'), 'notLive');
+  assert.equal(whepRefusal(429, 'full'), 'full');
+  assert.equal(whepRefusal(503, 'full'), 'full');
+  assert.equal(whepRefusal(404, 'not_found'), 'notFound');
+  assert.equal(whepRefusal(500, ''), 'error');
+  assert.equal(whepRefusal(0, 'network'), 'error');
+
+  let s = fromHello({ state: { live: true, broadcast_id: 31, practice: true } });
+  assert.equal(s.practice, true);
+  s = reduce(s, { type: 'live', live: false, broadcast_id: 0 });
+  assert.equal(s.practice, false);
+  s = reduce(s, { type: 'live', live: true, broadcast_id: 32, practice: true });
+  assert.equal(s.practice, true);
+  s = reduce(s, { type: 'live', live: true, broadcast_id: 33 });
+  assert.equal(s.practice, false, 'a live event without practice is a real broadcast');
+  assert.equal(fromHello({ state: { live: true } }).practice, false);
+});
+
+test('studio: practice mode', () => {
+  const { practiceOn, practiceOpen, sitePath } = studio;
+  assert.equal(practiceOpen(null), false);
+  assert.equal(practiceOpen({ id: 7, state: 'waiting' }), true);
+  assert.equal(practiceOpen({ id: 7, state: 'live' }), true);
+  assert.equal(practiceOpen({ id: 7, state: 'ended' }), false);
+  assert.equal(practiceOpen({ id: 7, state: 'cancelled' }), false);
+
+  const waiting = { id: 7, state: 'waiting' };
+  assert.equal(practiceOn({ session: null, roomLive: null, roomPractice: false }), false);
+  assert.equal(practiceOn({ session: waiting, roomLive: null, roomPractice: false }), true, 'the REST answer before the room');
+  assert.equal(practiceOn({ session: waiting, roomLive: false, roomPractice: false }), true);
+  assert.equal(practiceOn({ session: null, roomLive: true, roomPractice: true }), true, 'the room says so when the REST call failed');
+  assert.equal(practiceOn({ session: waiting, roomLive: true, roomPractice: false }), false, 'never "practice" over a real broadcast');
+  assert.equal(practiceOn({ session: { id: 7, state: 'ended' }, roomLive: false, roomPractice: false }), false);
+
+  assert.equal(sitePath('/review?c=kim-fish&s=7'), '/review?c=kim-fish&s=7');
+  assert.equal(sitePath('//evil.example/x'), '');
+  assert.equal(sitePath('/\\evil.example'), '');
+  assert.equal(sitePath('https://evil.example/review'), '');
+  assert.equal(sitePath('javascript:alert(1)'), '');
+  assert.equal(sitePath(undefined), '');
+});
+
+test('studio: the coach\'s tips queue', () => {
+  const q = new studio.TipQueue(3);
+  assert.equal(q.current, null);
+  assert.equal(q.others, 0);
+  assert.equal(q.add({ id: 1, text: ' 가격을 크게 말해 주세요 ', at: '2026-03-01T09:01:00Z' }), true);
+  assert.equal(q.current?.text, '가격을 크게 말해 주세요');
+  assert.equal(q.add({ id: 1, text: '가격을 크게 말해 주세요' }), false, 'the same tip again (after a reconnect)');
+  assert.equal(q.add({ id: 2, text: '   ' }), false, 'no empty tip');
+  assert.equal(q.add(null), false);
+  assert.equal(q.add('text'), false);
+  q.add({ id: 2, text: '인사해 주세요' });
+  q.add({ id: 3, text: '쿠폰을 나눠 주세요' });
+  assert.equal(q.current?.text, '쿠폰을 나눠 주세요', 'the newest is shown');
+  assert.equal(q.others, 2);
+  q.add({ id: 4, text: '상품을 보여 주세요' });
+  assert.equal(q.size, 3, 'the oldest go beyond the limit');
+  q.dismiss();
+  assert.equal(q.current?.text, '쿠폰을 나눠 주세요', 'then the next newest');
+  assert.equal(q.others, 1);
+  q.dismiss();
+  q.dismiss();
+  assert.equal(q.current, null);
+  q.dismiss();
+  assert.equal(q.size, 0);
+  q.add({ id: 5, text: 'x'.repeat(500) });
+  assert.equal(q.current?.text.length, 200, 'a long tip is cut');
+  q.clear();
+  assert.equal(q.size, 0);
+  assert.equal(q.add({ id: 5, text: 'again' }), false, 'a cleared tip stays seen');
+});
+
+test('studio: the practice API', async () => {
+  const { StudioApi } = await import('../static/studio-api.js');
+  /** @type {any[]} */
+  const seen = [];
+  /** @type {Response[]} */
+  const answers = [];
+  globalThis.fetch = async (url, init = {}) => {
+    seen.push({ url: String(url), method: init.method, headers: init.headers, body: init.body });
+    return /** @type {Response} */ (answers.shift());
+  };
+  const json = (status, v) => new Response(JSON.stringify(v), { status, headers: { 'Content-Type': 'application/json' } });
+  const api = new StudioApi('kim-fish', 'TOKEN', () => 'ko');
+  const doc = { id: 7, channel: 'kim-fish', state: 'waiting', review_url: '/review?c=kim-fish&s=7' };
+
+  answers.push(json(404, { error: { code: 'not_found', message: '없음' } }));
+  assert.equal(await api.practice(), null, '404: no session open');
+  assert.equal(seen[0].url, '/api/channels/kim-fish/practice');
+  assert.equal(seen[0].method, 'GET');
+  assert.equal(seen[0].headers.Authorization, 'Bearer TOKEN');
+
+  answers.push(json(200, doc));
+  assert.deepEqual(await api.practice(), doc);
+
+  answers.push(json(201, doc));
+  assert.deepEqual(await api.startPractice(), doc);
+  assert.equal(seen[2].url, '/api/channels/kim-fish/practice');
+  assert.equal(seen[2].method, 'POST');
+
+  answers.push(json(409, { error: { code: 'live', message: '방송 중에는 연습을 시작할 수 없습니다.' } }));
+  await assert.rejects(api.startPractice(), (err) => err.status === 409 && err.code === 'live' && err.message === '방송 중에는 연습을 시작할 수 없습니다.');
+  assert.deepEqual(studio.errorText({ code: 'live', message: '방송 중에는 연습을 시작할 수 없습니다.' }), { text: '방송 중에는 연습을 시작할 수 없습니다.' });
+
+  answers.push(json(200, { ...doc, state: 'cancelled' }));
+  assert.equal((await api.cancelPractice(7)).state, 'cancelled');
+  assert.equal(seen[4].url, '/api/practice/7');
+  assert.equal(seen[4].method, 'DELETE');
+  assert.equal(seen[4].headers.Authorization, 'Bearer TOKEN');
+
+  answers.push(json(500, {}));
+  await assert.rejects(api.practice(), (err) => err.status === 500, 'other failures are not "no session"');
+});
+
+test('Keeper sends a WHEP practice credential as Bearer', async () => {
+  const { keeper, server } = newKeeper({ token: 'PRACTICE' });
+  globalThis.RTCPeerConnection = /** @type {any} */ (FakePeer);
+  keeper.start();
+  await until(() => server.count('POST') === 1, 'the offer');
+  assert.equal(server.requests[0].headers.Authorization, 'Bearer PRACTICE');
+  keeper.stop();
+});

@@ -1,0 +1,276 @@
+// @ts-check
+// The REST API as the tutor's pages use it (docs/api.md: Tutors, Practice
+// sessions, Schedule, Broadcasts), and where the credentials are kept.
+
+/** localStorage key of the tutor's token (the dashboard's login). */
+export const tutorTokenKey = 'dangol.tutor';
+/** localStorage key studio.js keeps the merchant's {slug, token} under. */
+export const studioKey = 'dangol.studio';
+
+/** An error answer of the API, or a network failure (status 0). */
+export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string} code the API's error code; 'network' when the request did not get through
+   * @param {string} message for people, in the language asked for
+   * @param {string} [field] the input at fault
+   */
+  constructor(status, code, message, field = '') {
+    super(message || `HTTP ${status}`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+/**
+ * Sends a request and reads its JSON answer; 204 is null.
+ * @param {string} method
+ * @param {string} url
+ * @param {{token?: string, lang?: string, json?: any}} [opts]
+ * @returns {Promise<any>}
+ * @throws {ApiError}
+ */
+export async function request(method, url, opts = {}) {
+  /** @type {Record<string, string>} */
+  const headers = { Accept: 'application/json' };
+  if (opts.token) {
+    headers.Authorization = `Bearer ${opts.token}`;
+  }
+  if (opts.lang) {
+    headers['Accept-Language'] = opts.lang;
+  }
+  /** @type {string | undefined} */
+  let body;
+  if (opts.json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(opts.json);
+  }
+  /** @type {Response} */
+  let res;
+  try {
+    res = await fetch(url, { method, headers, body, cache: 'no-store' });
+  } catch (err) {
+    throw new ApiError(0, 'network', String(err));
+  }
+  if (res.status === 204) {
+    return null;
+  }
+  /** @type {any} */
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    // Not JSON: the status says enough.
+  }
+  if (!res.ok) {
+    const e = data && typeof data.error === 'object' && data.error ? data.error : {};
+    throw new ApiError(res.status, typeof e.code === 'string' ? e.code : '', typeof e.message === 'string' ? e.message : '',
+      typeof e.field === 'string' ? e.field : '');
+  }
+  return data;
+}
+
+/** The API with one credential: a tutor's token or a merchant's. */
+export class Api {
+  /**
+   * @param {string} token
+   * @param {() => string} lang for the server's error messages
+   */
+  constructor(token, lang) {
+    this.token = token;
+    this.lang = lang;
+  }
+
+  /**
+   * @param {string} method
+   * @param {string} url
+   * @param {any} [json]
+   */
+  call(method, url, json) {
+    return request(method, url, { token: this.token, lang: this.lang(), json });
+  }
+
+  // ---- Tutor ----
+
+  /** @returns {Promise<{tutor: Record<string, any>, channels: Array<Record<string, any>>}>} */
+  async me() {
+    const r = await this.call('GET', '/api/tutor');
+    return { tutor: r?.tutor ?? {}, channels: Array.isArray(r?.channels) ? r.channels : [] };
+  }
+
+  /** @param {{slug: string, name: string}} ch */
+  createChannel(ch) {
+    return this.call('POST', '/api/tutor/channels', ch);
+  }
+
+  /** @param {string} slug */
+  studioLink(slug) {
+    return this.call('POST', `${tutorChannel(slug)}/studio-link`);
+  }
+
+  /** @param {string} slug */
+  resetPin(slug) {
+    return this.call('POST', `${tutorChannel(slug)}/pin`);
+  }
+
+  /**
+   * @param {string} slug
+   * @returns {Promise<Array<Record<string, any>>>}
+   */
+  async broadcasts(slug) {
+    const r = await this.call('GET', `${tutorChannel(slug)}/broadcasts?limit=30`);
+    return Array.isArray(r?.broadcasts) ? r.broadcasts : [];
+  }
+
+  // ---- Channel ----
+
+  /**
+   * @param {string} slug
+   * @returns {Promise<Array<Record<string, any>>>}
+   */
+  async schedule(slug) {
+    const r = await this.call('GET', `${channel(slug)}/schedule`);
+    return Array.isArray(r?.schedule) ? r.schedule : [];
+  }
+
+  /**
+   * @param {string} slug
+   * @returns {Promise<Array<Record<string, any>>>} newest first
+   */
+  async practiceHistory(slug) {
+    const r = await this.call('GET', `${channel(slug)}/practice/history?limit=20`);
+    return Array.isArray(r?.sessions) ? r.sessions : [];
+  }
+
+  /**
+   * The open session, or null when none is open.
+   * @param {string} slug
+   */
+  async openPractice(slug) {
+    try {
+      return await this.call('GET', `${channel(slug)}/practice`);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404 && err.code === 'not_found') {
+        return null;
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Opens a session (or answers the one already open).
+   * @param {string} slug
+   */
+  startPractice(slug) {
+    return this.call('POST', `${channel(slug)}/practice`);
+  }
+
+  // ---- Practice session ----
+
+  /** @param {number} id */
+  session(id) {
+    return this.call('GET', practice(id));
+  }
+
+  /** @param {number} id */
+  cancelSession(id) {
+    return this.call('DELETE', practice(id));
+  }
+
+  /**
+   * @param {number} id
+   * @param {string} text
+   */
+  tip(id, text) {
+    return this.call('POST', `${practice(id)}/tips`, { text });
+  }
+
+  /**
+   * @param {number} id
+   * @param {string} text
+   */
+  note(id, text) {
+    return this.call('POST', `${practice(id)}/notes`, { text });
+  }
+
+  /**
+   * @param {number} id
+   * @returns {Promise<Array<Record<string, any>>>} oldest first
+   */
+  async notes(id) {
+    const r = await this.call('GET', `${practice(id)}/notes`);
+    // The contract shows the note, not the list's wrapper: take either.
+    if (Array.isArray(r)) {
+      return r;
+    }
+    return Array.isArray(r?.notes) ? r.notes : [];
+  }
+
+  /**
+   * @param {number} id
+   * @param {Record<string, boolean>} ticks
+   */
+  ticks(id, ticks) {
+    return this.call('PUT', `${practice(id)}/ticks`, ticks);
+  }
+
+  /**
+   * @param {number} id
+   * @param {string} pace calm, busy or rush
+   */
+  crowd(id, pace) {
+    return this.call('PUT', `${practice(id)}/crowd`, { pace });
+  }
+
+  /** @param {number} id */
+  stopCrowd(id) {
+    return this.call('DELETE', `${practice(id)}/crowd`);
+  }
+
+  /** @param {number} id */
+  review(id) {
+    return this.call('GET', `${practice(id)}/review`);
+  }
+}
+
+/** @param {string} slug */
+const channel = (slug) => `/api/channels/${encodeURIComponent(slug)}`;
+/** @param {string} slug */
+const tutorChannel = (slug) => `/api/tutor/channels/${encodeURIComponent(slug)}`;
+/** @param {number} id */
+const practice = (id) => `/api/practice/${encodeURIComponent(String(id))}`;
+
+// ---- Stored credentials ----
+
+/** @returns {string | null} */
+export function loadTutorToken() {
+  try {
+    return localStorage.getItem(tutorTokenKey) || null;
+  } catch {
+    return null;
+  }
+}
+
+/** @param {string | null} token null forgets it */
+export function saveTutorToken(token) {
+  try {
+    if (token) {
+      localStorage.setItem(tutorTokenKey, token);
+    } else {
+      localStorage.removeItem(tutorTokenKey);
+    }
+  } catch {
+    // Storage off (private mode): logged in for this visit only.
+  }
+}
+
+/** @returns {unknown} what studio.js stored, parsed, or null */
+export function loadStudio() {
+  try {
+    return JSON.parse(localStorage.getItem(studioKey) ?? 'null');
+  } catch {
+    return null;
+  }
+}

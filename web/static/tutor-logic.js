@@ -1,0 +1,536 @@
+// @ts-check
+// Pure logic of the tutor's pages (dashboard, coaching, review): reading
+// the page address, words for the practice checklist, places on the
+// review's timeline, the score bars. Nothing here touches the page, so
+// node tests it (testdata/tutor.test.js).
+
+import { tutorTexts } from './texts-tutor.js';
+
+/**
+ * @typedef {'ko' | 'en'} Lang
+ * @typedef {{key: string, status: string, seconds?: number | null, limit_s?: number | null,
+ *   done?: number | null, total?: number | null, tick?: boolean, kbps?: number | null,
+ *   reconnects?: number | null, frozen_s?: number | null}} ChecklistItem
+ * @typedef {{id: number, kind: string, text: string, at: string, offset_s: number | null}} Note
+ * @typedef {{id: number, title?: string, state: string, started_at?: string | null,
+ *   ended_at?: string | null, duration_s?: number | null, score: number | null}} HistorySession
+ */
+
+/**
+ * A text of this file's table in lang, with {name} replaced by vars. The
+ * pages go through i18n.js's t(); this one is for the pure functions, so
+ * that they can be tested in both languages.
+ * @param {Lang} lang
+ * @param {string} key
+ * @param {Record<string, string | number>} [vars]
+ * @returns {string}
+ */
+export function tr(lang, key, vars) {
+  const s = tutorTexts[lang]?.[key] ?? tutorTexts.ko[key] ?? key;
+  if (!vars) {
+    return s;
+  }
+  return s.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
+}
+
+// ---- The page address ----
+
+/** Channel addresses as the API takes them (docs/api.md, Tutors). */
+const slugRE = /^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$/;
+
+/**
+ * Whether s is a channel address the API could take. The server also
+ * refuses reserved words; it says so itself.
+ * @param {string} s
+ */
+export function validSlug(s) {
+  return slugRE.test(s) && !s.includes('--');
+}
+
+/**
+ * The token of a tutor's link: /tutor#t=<token>.
+ * @param {string} hash location.hash, with or without the #
+ * @returns {string} '' when there is none
+ */
+export function hashToken(hash) {
+  const token = new URLSearchParams(String(hash ?? '').replace(/^#/, '')).get('t') ?? '';
+  // A token is a base32 word; anything else is a broken or hand-edited link.
+  return /^[A-Za-z0-9_-]{8,200}$/.test(token.trim()) ? token.trim() : '';
+}
+
+/**
+ * The channel and session of /practice?c=<slug>&s=<id> and /review?...
+ * @param {string} search location.search
+ * @returns {{slug: string, session: number} | null} null when either is missing or wrong
+ */
+export function sessionParams(search) {
+  const q = new URLSearchParams(String(search ?? ''));
+  const slug = (q.get('c') ?? '').trim();
+  const s = (q.get('s') ?? '').trim();
+  if (!slug || slug.length > 80 || !/^[1-9][0-9]{0,15}$/.test(s)) {
+    return null;
+  }
+  return { slug, session: Number(s) };
+}
+
+/**
+ * Which credential the coaching and review pages use: the tutor's token
+ * when this device has one, else the merchant's studio credentials when
+ * they are for this channel (studio.js keeps them as {slug, token}).
+ * @param {string | null} tutorToken
+ * @param {unknown} studio the parsed value studio.js stored, or null
+ * @param {string} slug
+ * @returns {{token: string, role: 'tutor' | 'merchant'} | null}
+ */
+export function pickCredential(tutorToken, studio, slug) {
+  if (tutorToken) {
+    return { token: tutorToken, role: 'tutor' };
+  }
+  const s = /** @type {any} */ (studio);
+  if (s && typeof s.slug === 'string' && typeof s.token === 'string' && s.token && s.slug === slug) {
+    return { token: s.token, role: 'merchant' };
+  }
+  return null;
+}
+
+/**
+ * An address of this server (a path the API answers) as a full link to
+ * share or copy. Links to other sites are refused: the API never gives one.
+ * @param {string} path e.g. /studio?c=kim-fish#t=...
+ * @param {string} origin location.origin
+ * @returns {string} '' when path is not a path of this server
+ */
+export function absoluteURL(path, origin) {
+  if (typeof path !== 'string' || !path.startsWith('/') || path.startsWith('//')) {
+    return '';
+  }
+  return origin.replace(/\/+$/, '') + path;
+}
+
+/**
+ * The same-origin path of a URL the API gave, or '' when it is not one
+ * (so a page never links elsewhere, whatever the data says).
+ * @param {unknown} url
+ * @returns {string}
+ */
+export function localPath(url) {
+  if (typeof url !== 'string' || !url.startsWith('/') || url.startsWith('//') || url.startsWith('/\\')) {
+    return '';
+  }
+  return url;
+}
+
+// ---- Times and numbers ----
+
+/**
+ * A duration in words: "14초", "1분 35초", "2분"; English "14 s", ...
+ * Under 10 s keeps one decimal when there is one ("8.2초").
+ * @param {number | null | undefined} seconds
+ * @param {Lang} lang
+ * @returns {string}
+ */
+export function formatSeconds(seconds, lang) {
+  const v = typeof seconds === 'number' ? seconds : NaN;
+  if (!Number.isFinite(v) || v < 0) {
+    return '';
+  }
+  if (v < 10) {
+    const s = Math.round(v * 10) / 10;
+    return tr(lang, 'time.seconds', { s: Number.isInteger(s) ? s : s.toFixed(1) });
+  }
+  const total = Math.round(v);
+  if (total < 60) {
+    return tr(lang, 'time.seconds', { s: total });
+  }
+  const m = Math.floor(total / 60);
+  const s = total % 60;
+  return s === 0 ? tr(lang, 'time.minutes', { m }) : tr(lang, 'time.minutesSeconds', { m, s });
+}
+
+/**
+ * A place in a video: m:ss or h:mm:ss.
+ * @param {number} s
+ */
+export function clock(s) {
+  s = Math.max(0, Math.floor(Number(s) || 0));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
+}
+
+/** Korea's offset from UTC (no summer time): the markets' clock, whatever the device's. */
+const kstOffsetMs = 9 * 3600_000;
+const weekdaysKo = ['일', '월', '화', '수', '목', '금', '토'];
+const weekdaysEn = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const monthsEn = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * A moment in Korean time: "3월 7일 (토) 오전 10:00", "Sat, Mar 7, 10:00 AM".
+ * @param {string | null | undefined} iso
+ * @param {Lang} lang
+ * @returns {string} '' for a time that is not one
+ */
+export function formatWhen(iso, lang) {
+  const ms = Date.parse(String(iso ?? ''));
+  if (Number.isNaN(ms)) {
+    return '';
+  }
+  const d = new Date(ms + kstOffsetMs);
+  const h = d.getUTCHours();
+  const time = `${h % 12 || 12}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
+  if (lang === 'en') {
+    return `${weekdaysEn[d.getUTCDay()]}, ${monthsEn[d.getUTCMonth()]} ${d.getUTCDate()}, ${time} ${h < 12 ? 'AM' : 'PM'}`;
+  }
+  return `${d.getUTCMonth() + 1}월 ${d.getUTCDate()}일 (${weekdaysKo[d.getUTCDay()]}) ${h < 12 ? '오전' : '오후'} ${time}`;
+}
+
+/**
+ * Won as people write it: "5,000원", "₩5,000".
+ * @param {number} won
+ * @param {Lang} lang
+ */
+export function formatWon(won, lang) {
+  const n = Math.round(Number(won) || 0).toLocaleString('en-US');
+  return lang === 'en' ? `₩${n}` : `${n}원`;
+}
+
+// ---- Channels and sessions ----
+
+/**
+ * What a channel of GET /api/tutor is doing now.
+ * @param {{live?: boolean, live_practice?: boolean}} ch
+ * @returns {'practice' | 'live' | 'off'}
+ */
+export function channelState(ch) {
+  if (ch?.live && ch.live_practice) {
+    return 'practice';
+  }
+  return ch?.live ? 'live' : 'off';
+}
+
+/** @type {Record<string, string>} */
+const sessionStateKeys = {
+  waiting: 'tutor.stateWaiting',
+  live: 'tutor.stateLiveSession',
+  ended: 'tutor.stateEnded',
+  cancelled: 'tutor.stateCancelled',
+};
+
+/**
+ * The text key of a session's state.
+ * @param {string} state
+ */
+export function sessionStateKey(state) {
+  return sessionStateKeys[state] ?? 'tutor.stateWaiting';
+}
+
+/**
+ * Whether a session has a review worth opening: it went live.
+ * @param {{state?: string, started_at?: string | null}} s
+ */
+export function hasReview(s) {
+  return s?.state === 'ended' || (s?.state === 'live' && !!s.started_at);
+}
+
+/**
+ * The scores of GET .../practice/history (newest first) as bars, oldest
+ * first so that progress reads left to right and the newest is last.
+ * Sessions without a score (never went live) are left out.
+ * @param {HistorySession[]} sessions
+ * @param {Lang} lang
+ * @param {number} [keep] the most bars shown
+ * @returns {Array<{id: number, score: number, height: number, label: string}>}
+ *   height in percent of the row, at least 4 so a 0 still shows
+ */
+export function scoreBars(sessions, lang, keep = 12) {
+  const scored = (Array.isArray(sessions) ? sessions : [])
+    .filter((s) => typeof s?.score === 'number' && Number.isFinite(s.score))
+    .slice(0, keep)
+    .reverse();
+  return scored.map((s) => {
+    const score = Math.max(0, Math.min(100, Math.round(/** @type {number} */ (s.score))));
+    const when = formatWhen(s.started_at ?? s.ended_at, lang) || `#${s.id}`;
+    return { id: s.id, score, height: Math.max(4, score), label: tr(lang, 'tutor.scoreBar', { when, score }) };
+  });
+}
+
+// ---- Review ----
+
+/** @type {Record<string, {icon: string, key: string}>} */
+const statuses = {
+  pass: { icon: '✔', key: 'review.statusPass' },
+  fail: { icon: '✖', key: 'review.statusFail' },
+  todo: { icon: '?', key: 'review.statusTodo' },
+  na: { icon: '–', key: 'review.statusNa' },
+};
+
+/**
+ * The icon and words of a checklist status; an unknown one reads as todo.
+ * @param {string} status
+ * @returns {{status: string, icon: string, key: string}}
+ */
+export function statusInfo(status) {
+  const s = statuses[status] ? status : 'todo';
+  return { status: s, ...statuses[s] };
+}
+
+/** Checklist keys the tutor ticks (PUT /api/practice/{id}/ticks). */
+export const tickKeys = /** @type {readonly string[]} */ (Object.freeze(['greeted', 'price_stated']));
+
+/**
+ * A checklist item in plain words: its title, its status in words and the
+ * numbers as a sentence ("질문 5개 중 4개에 1분 안에 답했어요 (보통 14초)").
+ * The item's `tick` only says that a tick can decide it; whether the tutor
+ * ticked it is in the session's ticks.
+ * @param {ChecklistItem} item
+ * @param {Lang} lang
+ * @param {Record<string, boolean>} [ticks] the session's ticks
+ * @returns {{title: string, status: string, icon: string, statusText: string, detail: string, tickable: boolean}}
+ */
+export function describeItem(item, lang, ticks = {}) {
+  const info = statusInfo(item?.status);
+  const key = String(item?.key ?? '');
+  const title = tutorTexts.ko[`check.${key}`] ? tr(lang, `check.${key}`) : key;
+  const num = (/** @type {unknown} */ v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const done = num(item.done);
+  const total = num(item.total);
+  const secs = num(item.seconds);
+  const limit = num(item.limit_s);
+  const limitText = limit !== null ? formatSeconds(limit, lang) : '';
+  let detail = '';
+  switch (key) {
+    case 'greeted':
+      if (secs !== null) {
+        detail = tr(lang, 'check.greetedSeconds', { seconds: formatSeconds(secs, lang), limit: limitText });
+      } else if (ticks.greeted && info.status === 'pass') {
+        detail = tr(lang, 'check.greetedTick');
+      } else if (limit !== null && info.status === 'fail') {
+        detail = tr(lang, 'check.greetedNone', { limit: limitText });
+      }
+      break;
+    case 'products_pinned':
+      if (total === 0 || info.status === 'na') {
+        detail = tr(lang, 'check.pinnedNone');
+      } else if (total !== null) {
+        detail = tr(lang, 'check.pinned', { done: done ?? 0, total });
+      }
+      break;
+    case 'price_stated':
+      detail = info.status === 'pass' ? tr(lang, 'check.priceTick') : info.status === 'todo' ? tr(lang, 'check.priceTodo') : '';
+      break;
+    case 'coupon_dropped':
+      detail = done ? tr(lang, 'check.coupons', { done }) : tr(lang, 'check.couponsNone');
+      break;
+    case 'questions_answered':
+    case 'orders_handled': {
+      const words = key === 'questions_answered' ? 'questions' : 'orders';
+      if (!total || info.status === 'na') {
+        detail = tr(lang, `check.${words}None`);
+      } else {
+        detail = tr(lang, `check.${words}`, {
+          done: done ?? 0, total, limit: limitText, seconds: secs !== null ? formatSeconds(secs, lang) : '–',
+        });
+      }
+      break;
+    }
+    case 'stream_quality':
+      if (num(item.kbps) === null) {
+        detail = tr(lang, 'check.qualityNone');
+      } else {
+        detail = tr(lang, 'check.quality', {
+          kbps: Math.round(/** @type {number} */ (item.kbps)), reconnects: num(item.reconnects) ?? 0,
+          frozen: formatSeconds(num(item.frozen_s) ?? 0, lang),
+        });
+      }
+      break;
+  }
+  return {
+    title,
+    status: info.status,
+    icon: info.icon,
+    statusText: tr(lang, info.key),
+    detail,
+    tickable: tickKeys.includes(key),
+  };
+}
+
+/**
+ * The tutor's ticks as the session holds them, for the checkboxes.
+ * @param {{ticks?: Record<string, boolean> | null} | null | undefined} session
+ * @returns {Record<string, boolean>}
+ */
+export function ticksOf(session) {
+  /** @type {Record<string, boolean>} */
+  const out = {};
+  for (const k of tickKeys) {
+    out[k] = !!session?.ticks?.[k];
+  }
+  return out;
+}
+
+/**
+ * Where the tips and notes sit on the review's timeline, in percent of the
+ * recording's length (0 to 100). Notes from before the start (offset null)
+ * sit at 0; a recording of unknown length puts them all at 0 as well.
+ * @param {Note[]} notes
+ * @param {number | null | undefined} duration seconds
+ * @returns {Array<{note: Note, at: number, left: number}>} at: the second to seek to
+ */
+export function timelineMarks(notes, duration) {
+  const d = Number(duration);
+  return (Array.isArray(notes) ? notes : []).map((note) => {
+    const off = typeof note?.offset_s === 'number' && Number.isFinite(note.offset_s) ? Math.max(0, note.offset_s) : 0;
+    const at = d > 0 ? Math.min(off, d) : off;
+    const left = d > 0 ? Math.round((at / d) * 1000) / 10 : 0;
+    return { note, at, left };
+  });
+}
+
+/**
+ * The notes, oldest first, with a new one in its place (by id: a note
+ * answered again replaces its copy).
+ * @param {Note[]} list
+ * @param {Note} note
+ * @returns {Note[]}
+ */
+export function addNote(list, note) {
+  const out = list.filter((n) => n.id !== note.id);
+  out.push(note);
+  out.sort((a, b) => (Date.parse(a.at) || 0) - (Date.parse(b.at) || 0) || a.id - b.id);
+  return out;
+}
+
+// ---- Coaching ----
+
+/** The quick tips, as text keys: what the tutor says most. */
+export const quickTips = /** @type {readonly string[]} */ (Object.freeze([
+  'coach.tipGreet', 'coach.tipPrice', 'coach.tipShow', 'coach.tipCoupon', 'coach.tipAnswer', 'coach.tipOrders',
+]));
+
+/** Paces of the simulated customers (PUT .../crowd). */
+export const paces = /** @type {readonly string[]} */ (Object.freeze(['calm', 'busy', 'rush']));
+
+/**
+ * The crowd of a session in words.
+ * @param {{pace?: string, viewers?: number} | null | undefined} crowd
+ * @param {Lang} lang
+ */
+export function crowdText(crowd, lang) {
+  if (!crowd || !crowd.pace) {
+    return tr(lang, 'coach.crowdOff');
+  }
+  const paceKey = `coach.pace${crowd.pace.charAt(0).toUpperCase()}${crowd.pace.slice(1)}`;
+  const pace = tutorTexts.ko[paceKey] ? tr(lang, paceKey) : crowd.pace;
+  return tr(lang, 'coach.crowdOn', { n: crowd.viewers ?? 0, pace });
+}
+
+/**
+ * Checks a tip or note before sending: trimmed, not empty, within max
+ * characters (counted as people count them, not UTF-16 units).
+ * @param {string} text
+ * @param {number} max
+ * @returns {string | null} the text to send, or null
+ */
+export function cleanText(text, max) {
+  const s = String(text ?? '').trim();
+  const n = [...s].length;
+  return n >= 1 && n <= max ? s : null;
+}
+
+/**
+ * The live room's view for the coaching page, from a hello reply.
+ * @param {Record<string, any>} hello
+ */
+export function roomFromHello(hello) {
+  const st = hello?.state ?? {};
+  return {
+    live: !!st.live,
+    pinned: st.pinned ?? null,
+    /** @type {Array<Record<string, any>>} */
+    coupons: Array.isArray(st.coupons) ? st.coupons : [],
+    viewers: Number(st.viewers) || 0,
+    likes: Number(st.likes) || 0,
+    notice: typeof st.notice === 'string' ? st.notice : '',
+    /** @type {Array<Record<string, any>>} */
+    chat: (Array.isArray(st.chat) ? st.chat : []).filter((/** @type {any} */ m) => !m.hidden).slice(-chatKeep),
+  };
+}
+
+/** Chat messages the coaching page keeps. */
+export const chatKeep = 40;
+
+/**
+ * @typedef {ReturnType<typeof roomFromHello>} RoomView
+ */
+
+/**
+ * The room's view after an event (docs/protocol.md, Events). Returns the
+ * same object when nothing changed.
+ * @param {RoomView} s
+ * @param {Record<string, any>} ev
+ * @returns {RoomView}
+ */
+export function roomReduce(s, ev) {
+  switch (ev?.type) {
+    case 'chat.message': {
+      const m = ev.message;
+      if (!m || m.hidden || s.chat.some((x) => x.id === m.id)) {
+        return s;
+      }
+      return { ...s, chat: [...s.chat, m].slice(-chatKeep) };
+    }
+    case 'chat.hidden':
+      return { ...s, chat: s.chat.filter((m) => m.id !== ev.message_id) };
+    case 'product.pinned':
+      return { ...s, pinned: ev.product ?? null };
+    case 'stock':
+      return s.pinned && s.pinned.id === ev.product_id ? { ...s, pinned: { ...s.pinned, stock: ev.stock } } : s;
+    case 'coupon.dropped':
+      return ev.coupon ? { ...s, coupons: [...s.coupons.filter((c) => c.id !== ev.coupon.id), ev.coupon] } : s;
+    case 'coupon.remaining':
+      return { ...s, coupons: s.coupons.map((c) => (c.id === ev.coupon_id ? { ...c, remaining: ev.remaining } : c)) };
+    case 'coupon.closed':
+      return { ...s, coupons: s.coupons.filter((c) => c.id !== ev.coupon_id) };
+    case 'likes':
+      return { ...s, likes: Number(ev.likes) || 0 };
+    case 'viewers':
+      return { ...s, viewers: Number(ev.viewers) || 0 };
+    case 'notice':
+      return { ...s, notice: typeof ev.text === 'string' ? ev.text : '' };
+    case 'live':
+      return { ...s, live: !!ev.live };
+    default:
+      return s;
+  }
+}
+
+/**
+ * The live room's websocket URL for a practice viewer: the credential goes
+ * as ?practice= (docs/api.md, Practice sessions), never ?token=, which
+ * would make this page the merchant.
+ * @param {string} slug
+ * @param {string} token
+ * @param {{protocol: string, host: string}} loc
+ */
+export function practiceSocketURL(slug, token, loc) {
+  const proto = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${loc.host}/ws/${encodeURIComponent(slug)}?practice=${encodeURIComponent(token)}`;
+}
+
+/**
+ * How long to wait before asking for the session again: often while it
+ * waits for the studio, rarely once it is live (the room says more).
+ * @param {string} state
+ * @returns {number} ms; 0 for no more polling
+ */
+export function pollDelay(state) {
+  switch (state) {
+    case 'waiting':
+      return 3000;
+    case 'live':
+      return 10000;
+    default:
+      return 0;
+  }
+}
