@@ -63,6 +63,12 @@ func benchRoom(b *testing.B, s *Store, n int) (Broadcast, []int64) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return br, benchViewers(b, s, ch.ID, n)
+}
+
+// benchViewers inserts n viewers of the channel in bulk and returns their ids.
+func benchViewers(b *testing.B, s *Store, channelID int64, n int) []int64 {
+	ctx := b.Context()
 	ids := make([]int64, 0, n)
 	now := s.timestamp()
 	for len(ids) < n {
@@ -70,7 +76,7 @@ func benchRoom(b *testing.B, s *Store, n int) (Broadcast, []int64) {
 		var args []any
 		for i := range rows {
 			h := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(len(ids)+i)))
-			args = append(args, ch.ID, h[:], now)
+			args = append(args, channelID, h[:], now)
 		}
 		q := `INSERT INTO viewers (channel_id, token_hash, created_at) VALUES ` +
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", rows), ", ") + ` RETURNING id`
@@ -90,7 +96,7 @@ func benchRoom(b *testing.B, s *Store, n int) (Broadcast, []int64) {
 		}
 		r.Close()
 	}
-	return br, ids
+	return ids
 }
 
 // latencies collects durations from many goroutines.
@@ -281,4 +287,82 @@ func BenchmarkLoopbackFanout(b *testing.B) {
 		s.Close()
 	}
 	reads.Wait()
+}
+
+// BenchmarkPracticeReview scores the review of an hour-long practice: 2,000
+// customers' chat messages (a quarter of them questions), 300 from the
+// studio, 60 pins, 10 coupons and 300 orders, each accepted. The review
+// page asks for it once, the history once per session listed.
+func BenchmarkPracticeReview(b *testing.B) {
+	benchStores(b, func(b *testing.B, s *Store) {
+		ctx := b.Context()
+		ch, _, err := s.CreateChannel(ctx, "kim-fish", "김씨네")
+		if err != nil {
+			b.Fatal(err)
+		}
+		var products []int64
+		for i := range 20 {
+			p, err := s.CreateProduct(ctx, ch.ID, ProductInput{Name: fmt.Sprintf("생선 %d", i), PriceWon: 5000, Stock: 1000})
+			if err != nil {
+				b.Fatal(err)
+			}
+			products = append(products, p.ID)
+		}
+		if _, _, err := s.StartPractice(ctx, ch.ID, 0, "한 시간 연습"); err != nil {
+			b.Fatal(err)
+		}
+		br, err := s.BeginBroadcast(ctx, ch.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		viewers := benchViewers(b, s, ch.ID, 201)
+		studio, customers := viewers[0], viewers[1:]
+		must := func(err error) {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		for i := range 2000 {
+			text := "오늘 물건 좋네요"
+			if i%4 == 0 {
+				text = "이거 얼마예요?"
+			}
+			_, err := s.AddChat(ctx, "", customers[i%len(customers)], br.ID, text)
+			must(err)
+			if i%7 == 0 {
+				_, err := s.AddMerchantChat(ctx, "", studio, br.ID, "네, 말씀드릴게요")
+				must(err)
+			}
+			if i%33 == 0 {
+				_, err := s.PinProduct(ctx, ch.ID, br.ID, products[(i/33)%len(products)])
+				must(err)
+			}
+			if i%200 == 0 {
+				_, err := s.DropCoupon(ctx, "", ch.ID, br.ID, CouponInput{Title: "천원", DiscountWon: 1000, Quantity: 50, ExpiresIn: time.Hour})
+				must(err)
+			}
+		}
+		for i := range 300 {
+			o, err := s.PlaceOrder(ctx, "", customers[i%len(customers)], OrderInput{BroadcastID: br.ID,
+				Items: []ItemInput{{ProductID: products[i%len(products)], Qty: 1}}, Buyer: Buyer{Name: "김영희", Phone: "010-1234-5678"}})
+			must(err)
+			_, err = s.SetOrderStatus(ctx, "", ch.ID, o.ID, StatusAccepted)
+			must(err)
+		}
+		if _, err := s.EndBroadcast(ctx, ch.ID, br.ID); err != nil {
+			b.Fatal(err)
+		}
+		p, err := s.PracticeOfBroadcast(ctx, br.ID)
+		must(err)
+		b.ResetTimer()
+		for b.Loop() {
+			rev, err := s.PracticeReview(ctx, p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if rev.Stats.Chats != 2000 || rev.Stats.Orders != 300 {
+				b.Fatalf("stats %+v, want 2000 chats and 300 orders", rev.Stats)
+			}
+		}
+	})
 }

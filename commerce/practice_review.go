@@ -31,6 +31,7 @@ type CheckItem struct {
 	Kbps       *int     `json:"kbps,omitempty"`
 	Reconnects *int     `json:"reconnects,omitempty"`
 	FrozenS    *float64 `json:"frozen_s,omitempty"`
+	DarkS      *float64 `json:"dark_s,omitempty"`
 }
 
 // PracticeStats counts what happened in a practice broadcast.
@@ -57,6 +58,7 @@ const (
 	answerLimit  = 60 * time.Second
 	minVideoKbps = 300
 	maxFrozen    = 5 * time.Second
+	maxDark      = 5 * time.Second
 	passShareNum = 4 // questions and orders pass when at least 4 in 5
 	passShareDen = 5 // were handled within the limit
 )
@@ -145,6 +147,7 @@ type practiceEvents struct {
 	kbps       *int // nil: the video was not measured
 	reconnects int
 	frozen     time.Duration
+	dark       time.Duration // as the studio measured it (video.dark)
 }
 
 // orderTimes are the times of one order that orders_handled looks at.
@@ -162,18 +165,19 @@ func (s *Store) practiceEvents(ctx context.Context, p PracticeSession) (practice
 		ended sql.NullTime
 		kbps  sql.NullInt64
 		fr    int64
+		dark  int64
 	)
 	// The products to pin are those on the stall when the broadcast began;
 	// one added during it counts once pinned, so that pinning it is not
 	// done beyond the total.
 	err := s.rdb.QueryRowContext(ctx, s.dialect.rebind(`SELECT b.started_at, b.ended_at, b.likes, b.total_viewers,
-b.video_kbps, b.reconnects, b.frozen_ms,
+b.video_kbps, b.reconnects, b.frozen_ms, b.dark_ms,
 (SELECT COUNT(*) FROM products p WHERE p.channel_id = b.channel_id AND (
 	(p.created_at <= b.started_at AND (p.deleted_at IS NULL OR p.deleted_at > b.started_at))
 	OR p.id IN (SELECT bp.product_id FROM broadcast_pins bp WHERE bp.broadcast_id = b.id AND bp.product_id IS NOT NULL))),
 (SELECT COUNT(*) FROM coupon_claims cc JOIN coupons c ON c.id = cc.coupon_id WHERE c.broadcast_id = b.id)
 FROM broadcasts b WHERE b.id = ?`), p.BroadcastID).
-		Scan(&ev.start, &ended, &st.Likes, &st.Viewers, &kbps, &ev.reconnects, &fr, &ev.products, &st.Claims)
+		Scan(&ev.start, &ended, &st.Likes, &st.Viewers, &kbps, &ev.reconnects, &fr, &dark, &ev.products, &st.Claims)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ev, st, fmt.Errorf("broadcast %d: %w", p.BroadcastID, ErrNotFound)
 	}
@@ -182,6 +186,7 @@ FROM broadcasts b WHERE b.id = ?`), p.BroadcastID).
 	}
 	ev.start, ev.live = ev.start.UTC(), !ended.Valid
 	ev.frozen = time.Duration(fr) * time.Millisecond
+	ev.dark = time.Duration(dark) * time.Millisecond
 	if kbps.Valid {
 		k := int(kbps.Int64)
 		ev.kbps = &k
@@ -355,7 +360,7 @@ func scoreChecklist(ev practiceEvents) []CheckItem {
 		couponItem(ev.coupons),
 		responseItem("questions_answered", questions, ev.live, ev.now),
 		responseItem("orders_handled", orderResponses(ev.orders), ev.live, ev.now),
-		qualityItem(ev.kbps, ev.reconnects, ev.frozen),
+		qualityItem(ev.kbps, ev.reconnects, ev.frozen, ev.dark),
 	}
 }
 
@@ -481,17 +486,18 @@ func responseItem(key string, rs []response, live bool, now time.Time) CheckItem
 	return it
 }
 
-// qualityItem judges the video as measured when the broadcast ended; kbps
-// nil (not measured, or still live) has nothing to judge.
-func qualityItem(kbps *int, reconnects int, frozen time.Duration) CheckItem {
+// qualityItem judges the video as measured when the broadcast ended, with
+// the time the studio found the picture too dark; kbps nil (not measured,
+// or still live) has nothing to judge.
+func qualityItem(kbps *int, reconnects int, frozen, dark time.Duration) CheckItem {
 	it := CheckItem{Key: "stream_quality", Status: checkNA}
 	if kbps == nil {
 		return it
 	}
-	k, f := *kbps, frozen.Seconds()
-	it.Kbps, it.Reconnects, it.FrozenS = &k, &reconnects, &f
+	k, f, d := *kbps, frozen.Seconds(), dark.Seconds()
+	it.Kbps, it.Reconnects, it.FrozenS, it.DarkS = &k, &reconnects, &f, &d
 	it.Status = checkFail
-	if k >= minVideoKbps && reconnects == 0 && frozen < maxFrozen {
+	if k >= minVideoKbps && reconnects == 0 && frozen < maxFrozen && dark < maxDark {
 		it.Status = checkPass
 	}
 	return it

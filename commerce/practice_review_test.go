@@ -103,17 +103,21 @@ func TestReviewSimpleItems(t *testing.T) {
 		{"price not ticked", tickItem("price_stated", false), `{"key":"price_stated","status":"todo","tick":true}`},
 		{"coupon", couponItem(2), `{"key":"coupon_dropped","status":"pass","done":2}`},
 		{"no coupon", couponItem(0), `{"key":"coupon_dropped","status":"fail","done":0}`},
-		{"good video", qualityItem(kbps(820), 0, 0),
-			`{"key":"stream_quality","status":"pass","kbps":820,"reconnects":0,"frozen_s":0}`},
-		{"just enough", qualityItem(kbps(300), 0, 4999*time.Millisecond),
-			`{"key":"stream_quality","status":"pass","kbps":300,"reconnects":0,"frozen_s":4.999}`},
-		{"low bitrate", qualityItem(kbps(299), 0, 0),
-			`{"key":"stream_quality","status":"fail","kbps":299,"reconnects":0,"frozen_s":0}`},
-		{"reconnected", qualityItem(kbps(900), 1, 0),
-			`{"key":"stream_quality","status":"fail","kbps":900,"reconnects":1,"frozen_s":0}`},
-		{"frozen", qualityItem(kbps(900), 0, 5*time.Second),
-			`{"key":"stream_quality","status":"fail","kbps":900,"reconnects":0,"frozen_s":5}`},
-		{"not measured", qualityItem(nil, 2, time.Second), `{"key":"stream_quality","status":"na"}`},
+		{"good video", qualityItem(kbps(820), 0, 0, 0),
+			`{"key":"stream_quality","status":"pass","kbps":820,"reconnects":0,"frozen_s":0,"dark_s":0}`},
+		{"just enough", qualityItem(kbps(300), 0, 4999*time.Millisecond, 4999*time.Millisecond),
+			`{"key":"stream_quality","status":"pass","kbps":300,"reconnects":0,"frozen_s":4.999,"dark_s":4.999}`},
+		{"low bitrate", qualityItem(kbps(299), 0, 0, 0),
+			`{"key":"stream_quality","status":"fail","kbps":299,"reconnects":0,"frozen_s":0,"dark_s":0}`},
+		{"reconnected", qualityItem(kbps(900), 1, 0, 0),
+			`{"key":"stream_quality","status":"fail","kbps":900,"reconnects":1,"frozen_s":0,"dark_s":0}`},
+		{"frozen", qualityItem(kbps(900), 0, 5*time.Second, 0),
+			`{"key":"stream_quality","status":"fail","kbps":900,"reconnects":0,"frozen_s":5,"dark_s":0}`},
+		{"dark", qualityItem(kbps(900), 0, 0, 5*time.Second),
+			`{"key":"stream_quality","status":"fail","kbps":900,"reconnects":0,"frozen_s":0,"dark_s":5}`},
+		{"dark for long", qualityItem(kbps(900), 0, 0, 3*time.Minute),
+			`{"key":"stream_quality","status":"fail","kbps":900,"reconnects":0,"frozen_s":0,"dark_s":180}`},
+		{"not measured", qualityItem(nil, 2, time.Second, time.Minute), `{"key":"stream_quality","status":"na"}`},
 	}
 	for _, tt := range tests {
 		if got := itemJSON(t, tt.got); got != tt.want {
@@ -469,6 +473,9 @@ func testPracticeReviewStore(t *testing.T, newDB func(t *testing.T) storeOpener)
 	_, err = s.db.ExecContext(ctx, s.dialect.rebind(`UPDATE broadcasts SET video_kbps = ?, reconnects = ?, frozen_ms = ? WHERE id = ?`),
 		820, 0, 1200, b.ID)
 	must("set stream quality", err)
+	// What the studio found too dark, in two spells.
+	must("AddDarkTime", s.AddDarkTime(ctx, b.ID, 1500*time.Millisecond))
+	must("AddDarkTime", s.AddDarkTime(ctx, b.ID, 800*time.Millisecond))
 	_, err = s.SetPracticeTicks(ctx, p.ID, map[string]bool{"price_stated": true})
 	must("SetPracticeTicks", err)
 	at(400)
@@ -486,7 +493,7 @@ func testPracticeReviewStore(t *testing.T, newDB func(t *testing.T) storeOpener)
 		`{"key":"coupon_dropped","status":"pass","done":1},`+
 		`{"key":"questions_answered","status":"fail","seconds":10,"limit_s":60,"done":2,"total":4},`+
 		`{"key":"orders_handled","status":"fail","seconds":47.5,"limit_s":60,"done":1,"total":2},`+
-		`{"key":"stream_quality","status":"pass","kbps":820,"reconnects":0,"frozen_s":1.2}],`+
+		`{"key":"stream_quality","status":"pass","kbps":820,"reconnects":0,"frozen_s":1.2,"dark_s":2.3}],`+
 		`"score":57,"stats":{"viewers":3,"chats":6,"questions":4,"claims":1,"orders":2,"likes":80}}`)
 }
 

@@ -334,6 +334,12 @@ type liveRoom struct {
 	chatSentAt   time.Time
 	chatTimer    *time.Timer
 	chatTimerSet bool
+	// darkSince is when the merchant's studio said its camera picture went
+	// too dark (video.dark), by the store's clock; zero while it is not.
+	// Only the studio can tell (the server does not decode the video), so
+	// the spell ends when it says so, when the broadcast ends, or when the
+	// last of the merchant's connections leaves: no one is left to say.
+	darkSince time.Time
 }
 
 // clientInfo is what the room knows of a connection.
@@ -410,6 +416,7 @@ func (r *liveRoom) run() {
 			r.armSample()
 		case <-r.quit:
 			r.saveLikes(log)
+			r.saveDark(log, r.endDark(r.rs.store.timestamp()), nil)
 			// The next room for the broadcast starts counting afresh: what
 			// this one saw since its last sample is written now.
 			r.aud.sample(r.rs.store.timestamp())
@@ -455,7 +462,7 @@ func (r *liveRoom) load(log *slog.Logger) {
 
 func (r *liveRoom) setBroadcast(b Broadcast) {
 	r.live, r.broadcast, r.likes, r.likesUnsaved = true, b, b.Likes, 0
-	r.pinned, r.chat = nil, nil
+	r.pinned, r.chat, r.darkSince = nil, nil, time.Time{}
 	clear(r.coupons)
 	r.broadcastID.Store(b.ID)
 	r.aud.start(b)
@@ -469,8 +476,10 @@ func (r *liveRoom) setLive(b Broadcast) {
 	if r.live {
 		// Another broadcast replaced the one this room had (its end went
 		// unannounced): its counts end here.
-		r.aud.sample(r.rs.store.timestamp())
+		now := r.rs.store.timestamp()
+		r.aud.sample(now)
 		r.saveViewers(r.rs.log, true, nil)
+		r.saveDark(r.rs.log, r.endDark(now), nil)
 	}
 	r.setBroadcast(b)
 	if b.Practice {
@@ -490,8 +499,12 @@ func (r *liveRoom) setEnded(b Broadcast, saved func(error)) {
 		return
 	}
 	r.saveLikes(r.rs.log)
+	// The review reads the dark time once the broadcast has ended: saved
+	// waits for its write too.
+	done := afterAll(2, saved)
+	r.saveDark(r.rs.log, r.endDark(b.EndedAt), done)
 	r.aud.sample(b.EndedAt)
-	r.saveViewers(r.rs.log, true, saved)
+	r.saveViewers(r.rs.log, true, done)
 	r.aud.stop()
 	r.sampleTimer.Stop()
 	r.live = false
@@ -552,6 +565,9 @@ func (r *liveRoom) leave(c *wsClient) {
 	if info, ok := r.clients[c]; ok {
 		if info.merchant {
 			r.merchantConns--
+			if r.merchantConns == 0 {
+				r.saveDark(r.rs.log, r.endDark(r.rs.store.timestamp()), nil)
+			}
 		} else {
 			r.aud.remove(info.viewerID)
 		}

@@ -607,8 +607,10 @@ func testWSBadInput(t *testing.T, newDB func(t *testing.T) storeOpener) {
 }
 
 func testWSSlowClient(t *testing.T, newDB func(t *testing.T) storeOpener) {
-	// Small socket buffers on both ends, so the slow client's queue fills.
-	e := newWSEnv(t, newDB, RoomOptions{ChatBurst: 100000, SendQueue: 16, MaxQueued: 100000}, func(c net.Conn) {
+	// Small socket buffers on both ends, so the slow client's queue fills. The write
+	// timeout is far off: a loaded machine may take longer than the default 10 s over
+	// the flood, and this test is about the queue, not about giving up on a writer.
+	e := newWSEnv(t, newDB, RoomOptions{ChatBurst: 100000, SendQueue: 16, MaxQueued: 100000, WriteTimeout: 2 * time.Minute}, func(c net.Conn) {
 		c.(*net.TCPConn).SetWriteBuffer(4096)
 	})
 	fast := e.dial(t, dialOpt{})

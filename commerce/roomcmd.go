@@ -73,6 +73,9 @@ type (
 		OrderID *int64  `json:"order_id"`
 		Status  *string `json:"status"`
 	}
+	videoDarkCmd struct {
+		Dark *bool `json:"dark"`
+	}
 )
 
 // commandFunc handles a command: it returns the reply's fields, or an
@@ -101,6 +104,7 @@ func init() {
 		"viewer.mute":  {merchant: true, run: (*wsClient).viewerMute},
 		"notice.set":   {merchant: true, run: (*wsClient).noticeSet},
 		"order.status": {merchant: true, run: (*wsClient).orderStatus},
+		"video.dark":   {merchant: true, run: (*wsClient).videoDark},
 	}
 }
 
@@ -635,4 +639,47 @@ func (c *wsClient) orderStatus(ctx context.Context, cmdID string, body []byte) (
 		return nil, nil, err
 	}
 	return orderEvent{o}, c.orderChanged(o, returnsStock(st)), nil
+}
+
+// videoDark takes the studio's word on its camera picture: too dark (the
+// server cannot see it: it does not decode the video) or bright again.
+// The room keeps when the spell began; the spell a bright again closes is
+// written here, before the reply, so that an ok means it is stored, and
+// a failed write reopens it for the studio's retry.
+func (c *wsClient) videoDark(ctx context.Context, cmdID string, body []byte) (any, func(), error) {
+	var cmd videoDarkCmd
+	if err := json.Unmarshal(body, &cmd); err != nil {
+		return nil, nil, err
+	}
+	if cmd.Dark == nil {
+		return nil, nil, badField("dark", "true or false is required")
+	}
+	if _, err := c.liveID(); err != nil {
+		return nil, nil, err
+	}
+	type outcome struct {
+		spell darkSpell
+		live  bool
+	}
+	out := make(chan outcome, 1)
+	// The room cannot stop meanwhile: this connection holds a reference.
+	if !c.room.do(func() {
+		sp, live := c.room.setDark(*cmd.Dark)
+		out <- outcome{sp, live}
+	}) {
+		return nil, nil, errors.New("video.dark: room stopped")
+	}
+	o := <-out
+	if !o.live {
+		return nil, nil, ErrNotLive // ended between liveID and the room
+	}
+	if o.spell.length > 0 {
+		if err := c.rs.store.AddDarkTime(ctx, o.spell.broadcastID, o.spell.length); err != nil {
+			c.room.do(func() { c.room.reopenDark(o.spell) })
+			return nil, nil, fmt.Errorf("video.dark: %w", err)
+		}
+	}
+	return struct {
+		Dark bool `json:"dark"`
+	}{*cmd.Dark}, nil, nil
 }

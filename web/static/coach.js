@@ -9,10 +9,11 @@ import { Room } from './room.js';
 import { Api, ApiError, loadStudio, loadTutorToken } from './tutor-api.js';
 import {
   absoluteURL, addNote, clock, cleanText, crowdText, formatWhen, formatWon, localPath, pickCredential,
-  pollDelay, practiceSocketURL, quickTips, roomFromHello, roomReduce, sessionParams, ticksOf, tr,
+  pollDelay, quickTips, sessionParams, ticksOf, tr,
 } from './tutor-logic.js';
 import { Notice, busy, byId, confirmed, copyField, currentLang, h, setupTexts, t } from './tutor-ui.js';
 import { Keeper, SignalError, backoff } from './whip.js';
+import { fromHello, reduce } from './watch-state.js';
 
 /** Bounds of the wait between failed video attempts. */
 const retryBaseMs = 1000;
@@ -20,7 +21,7 @@ const retryMaxMs = 10000;
 
 /**
  * @typedef {Record<string, any>} Session the session document (docs/api.md)
- * @typedef {ReturnType<typeof roomFromHello>} RoomView
+ * @typedef {import('./watch-state.js').LiveState} RoomView
  */
 
 function main() {
@@ -172,10 +173,11 @@ function main() {
       keeper.start();
     }
     if (!room) {
-      room = new Room(slug, { url: practiceSocketURL(slug, cred?.token ?? '', location), lang: currentLang() });
+      // The credential goes as ?practice=, never ?token=, which would make this page the merchant.
+      room = new Room(slug, { query: { practice: cred?.token }, lang: currentLang() });
       room.on('hello', (m) => {
         if (m.ok) {
-          view = roomFromHello(m);
+          view = fromHello(m);
           renderRoom();
         }
       });
@@ -188,7 +190,7 @@ function main() {
         'coupon.closed', 'likes', 'viewers', 'notice']) {
         room.on(type, (ev) => {
           if (view) {
-            const next = roomReduce(view, ev);
+            const next = reduce(view, ev);
             if (next !== view) {
               view = next;
               renderRoom();
@@ -199,7 +201,7 @@ function main() {
       // The broadcast ended or started: the session says what that means.
       room.on('live', (ev) => {
         if (view) {
-          view = roomReduce(view, ev);
+          view = reduce(view, ev);
           renderRoom();
         }
         refresh();

@@ -4,10 +4,11 @@
 // End button (after a confirmation) ends the broadcast.
 
 import { lang, onLangChange, setupLang, t } from './i18n.js';
-import { Room } from './room.js';
+import { Room, RoomError } from './room.js';
 import { StudioApi, login } from './studio-api.js';
 import { Chat } from './studio-chat.js';
 import { Coupons } from './studio-coupons.js';
+import { DarkDetector, meanLuma, sampleEveryMs, sampleHeight, sampleWidth } from './studio-dark.js';
 import { bitrate, classifyQuality, loginInput, qualityKeys, statsSample } from './studio-logic.js';
 import { Orders } from './studio-orders.js';
 import { CoachTips, Practice } from './studio-practice.js';
@@ -620,6 +621,103 @@ class QualityMeter {
 }
 
 /**
+ * Watches the camera picture's brightness while live, on a tiny canvas
+ * (see studio-dark.js): a picture that stays dark gets a large warning over
+ * the preview, since the merchant, busy with the goods, may not notice the
+ * customers see nothing.
+ */
+class DarkWatch {
+  /**
+   * @param {HTMLVideoElement} preview
+   * @param {HTMLElement} box the warning
+   * @param {HTMLElement} text the warning's text
+   * @param {() => void} tell called after every sample and when stopped:
+   *   the room is told of a change there, and told again after a failure
+   */
+  constructor(preview, box, text, tell) {
+    this.preview = preview;
+    this.box = box;
+    this.text = text;
+    this.tell = tell;
+    this.detector = new DarkDetector();
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.timer = undefined;
+    /** @type {CanvasRenderingContext2D | null} made at the first sample */
+    this.ctx = null;
+  }
+
+  /** @returns {boolean} whether the picture is dark */
+  get dark() {
+    return this.detector.dark;
+  }
+
+  start() {
+    this.timer ??= setInterval(() => this.sample(), sampleEveryMs);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    const was = this.detector.dark;
+    this.detector.reset();
+    if (was) {
+      this.show();
+      this.tell();
+    }
+  }
+
+  sample() {
+    const v = this.preview;
+    /** @type {number | null} */
+    let luma = null;
+    // No frame while the camera opens or switches: no sample, rather than
+    // a black one.
+    if (v.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA && v.videoWidth > 0) {
+      try {
+        if (!this.ctx) {
+          const canvas = document.createElement('canvas');
+          canvas.width = sampleWidth;
+          canvas.height = sampleHeight;
+          // Read back every second: kept in memory, not on the GPU.
+          this.ctx = canvas.getContext('2d', { willReadFrequently: true });
+        }
+        if (this.ctx) {
+          this.ctx.drawImage(v, 0, 0, sampleWidth, sampleHeight);
+          luma = meanLuma(this.ctx.getImageData(0, 0, sampleWidth, sampleHeight).data);
+        }
+      } catch (err) {
+        console.info('studio: brightness', err);
+      }
+    }
+    if (this.detector.sample(luma, performance.now()) !== null) {
+      this.show();
+      if (this.dark) {
+        try {
+          navigator.vibrate?.([200, 100, 200]);
+        } catch {
+          // No vibration on this phone.
+        }
+      }
+    }
+    this.tell();
+  }
+
+  show() {
+    // The text is set anew each time, so that screen readers announce the
+    // alert again.
+    this.text.textContent = this.dark ? t('studio.darkWarning') : '';
+    this.box.hidden = !this.dark;
+  }
+
+  /** After a change of language. */
+  render() {
+    if (this.dark) {
+      this.text.textContent = t('studio.darkWarning');
+    }
+  }
+}
+
+/**
  * The "channel + PIN" form, for a phone without the studio link (or whose
  * link stopped working). A good PIN gets a studio token, remembered like
  * the link's.
@@ -693,6 +791,8 @@ function main() {
   const tabsBox = byId('tabs', HTMLElement);
   const badge = byId('orders-badge', HTMLElement);
   const practiceBanner = byId('practice-banner', HTMLElement);
+  const darkBox = byId('dark-warning', HTMLElement);
+  const darkText = byId('dark-warning-text', HTMLElement);
   const confirmTitle = byId('confirm-title', HTMLElement);
 
   /** @param {Message} m */
@@ -772,10 +872,12 @@ function main() {
     if (s === 'live' || s === 'reconnecting') {
       ticker ??= setInterval(tick, 1000);
       meter.start();
+      darkWatch.start();
     } else {
       clearInterval(ticker);
       ticker = undefined;
       meter.stop();
+      darkWatch.stop();
       quality = 'unknown';
     }
     if (s === 'idle') {
@@ -788,6 +890,33 @@ function main() {
   const meter = new QualityMeter((q) => {
     quality = q;
     showQuality();
+  });
+  /** What the room holds of the picture (video.dark): it keeps the dark spells for the practice review. */
+  let darkSaid = false;
+  let darkSending = false;
+  const tellDark = async () => {
+    const want = darkWatch.dark;
+    if (darkSending || want === darkSaid) {
+      return;
+    }
+    darkSending = true;
+    try {
+      await room.send('video.dark', { dark: want });
+      darkSaid = want;
+    } catch (err) {
+      if (err instanceof RoomError && err.code === 'not_live') {
+        // The room has no broadcast (yet, or any more), so nothing to keep:
+        // a live event or a reconnection tells it again.
+        darkSaid = want;
+      } else {
+        console.info('studio: video.dark', err); // again at the next sample
+      }
+    } finally {
+      darkSending = false;
+    }
+  };
+  const darkWatch = new DarkWatch(preview, darkBox, darkText, () => {
+    tellDark();
   });
   const studio = new Studio(creds, camera, render);
   meter.source = () => ({ state: studio.state, pc: studio.link.pc });
@@ -883,6 +1012,10 @@ function main() {
     orders.fromState(state);
     chat.fromState(state);
     showCounts();
+    // The server ends a dark spell when the studio's connection goes: a
+    // new connection says it again.
+    darkSaid = false;
+    tellDark();
   });
   room.on('viewers', (m) => {
     viewers = watching(m.viewers);
@@ -897,6 +1030,8 @@ function main() {
     if (!m.live) {
       startedAsPractice = false;
     }
+    darkSaid = false; // a new broadcast holds no spell; an ended one needs none
+    tellDark();
   });
   room.on('coach.tip', (m) => tips.add(m.tip));
   room.open();
@@ -912,6 +1047,7 @@ function main() {
     schedule.render();
     placeholders();
     tips.render();
+    darkWatch.render();
     showLoginButton.textContent = t('studio.loginAgain');
   });
   render();

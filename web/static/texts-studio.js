@@ -176,6 +176,7 @@ export const studioTexts = {
     'studio.tipMore': '다른 팁이 {n}개 더 있어요',
     'studio.tipChip': '💡 팁 {n}',
     'studio.tipChipLabel': '코치 팁 {n}개 다시 보기',
+    'studio.darkWarning': '화면이 너무 어두워요. 밝은 곳으로 옮기거나 렌즈를 확인해 주세요',
   },
   en: {
     'studio.title': 'Dangol Studio',
@@ -349,5 +350,6 @@ export const studioTexts = {
     'studio.tipMore': 'More tips waiting: {n}',
     'studio.tipChip': '💡 Tips {n}',
     'studio.tipChipLabel': 'Show the coach\'s {n} tips again',
+    'studio.darkWarning': 'The picture is too dark. Move to the light or check the lens.',
   },
 };

@@ -2,75 +2,15 @@
 // The REST API as the tutor's pages use it (docs/api.md: Tutors, Practice
 // sessions, Schedule, Broadcasts), and where the credentials are kept.
 
+// One request function for every page: the studio's, which these pages share.
+import { ApiError, request } from './studio-api.js';
+
+export { ApiError, request };
+
 /** localStorage key of the tutor's token (the dashboard's login). */
 export const tutorTokenKey = 'dangol.tutor';
 /** localStorage key studio.js keeps the merchant's {slug, token} under. */
 export const studioKey = 'dangol.studio';
-
-/** An error answer of the API, or a network failure (status 0). */
-export class ApiError extends Error {
-  /**
-   * @param {number} status
-   * @param {string} code the API's error code; 'network' when the request did not get through
-   * @param {string} message for people, in the language asked for
-   * @param {string} [field] the input at fault
-   */
-  constructor(status, code, message, field = '') {
-    super(message || `HTTP ${status}`);
-    this.name = 'ApiError';
-    this.status = status;
-    this.code = code;
-    this.field = field;
-  }
-}
-
-/**
- * Sends a request and reads its JSON answer; 204 is null.
- * @param {string} method
- * @param {string} url
- * @param {{token?: string, lang?: string, json?: any}} [opts]
- * @returns {Promise<any>}
- * @throws {ApiError}
- */
-export async function request(method, url, opts = {}) {
-  /** @type {Record<string, string>} */
-  const headers = { Accept: 'application/json' };
-  if (opts.token) {
-    headers.Authorization = `Bearer ${opts.token}`;
-  }
-  if (opts.lang) {
-    headers['Accept-Language'] = opts.lang;
-  }
-  /** @type {string | undefined} */
-  let body;
-  if (opts.json !== undefined) {
-    headers['Content-Type'] = 'application/json';
-    body = JSON.stringify(opts.json);
-  }
-  /** @type {Response} */
-  let res;
-  try {
-    res = await fetch(url, { method, headers, body, cache: 'no-store' });
-  } catch (err) {
-    throw new ApiError(0, 'network', String(err));
-  }
-  if (res.status === 204) {
-    return null;
-  }
-  /** @type {any} */
-  let data = null;
-  try {
-    data = await res.json();
-  } catch {
-    // Not JSON: the status says enough.
-  }
-  if (!res.ok) {
-    const e = data && typeof data.error === 'object' && data.error ? data.error : {};
-    throw new ApiError(res.status, typeof e.code === 'string' ? e.code : '', typeof e.message === 'string' ? e.message : '',
-      typeof e.field === 'string' ? e.field : '');
-  }
-  return data;
-}
 
 /** The API with one credential: a tutor's token or a merchant's. */
 export class Api {

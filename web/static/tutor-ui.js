@@ -4,6 +4,10 @@
 
 import { lang, langs, onLangChange, setupLang, t, texts } from './i18n.js';
 import { tutorTexts } from './texts-tutor.js';
+// The element helpers and the busy button are the studio's: one of each for every page.
+import { busy, byId, h } from './studio-ui.js';
+
+export { busy, byId, h };
 
 // i18n.js does not import texts-tutor.js, so its t() learns the tutor
 // texts here, before anything is shown.
@@ -53,44 +57,6 @@ export function setupTexts(render) {
 /** @returns {'ko' | 'en'} */
 export function currentLang() {
   return lang();
-}
-
-/**
- * @template {HTMLElement} T
- * @param {string} id
- * @param {new () => T} type
- * @returns {T}
- */
-export function byId(id, type) {
-  const el = document.getElementById(id);
-  if (!(el instanceof type)) {
-    throw new Error(`missing #${id}`);
-  }
-  return el;
-}
-
-/**
- * Makes an element: h('p', {class: 'x'}, 'text', child). Texts are text,
- * never HTML.
- * @param {string} tag
- * @param {Record<string, string | boolean | number | undefined>} [attrs]
- * @param {...(Node | string | null | undefined | false)} children
- * @returns {HTMLElement}
- */
-export function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === false) {
-      continue;
-    }
-    el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children) {
-    if (c !== null && c !== undefined && c !== false) {
-      el.append(c);
-    }
-  }
-  return el;
 }
 
 /** @type {Record<string, string>} */
@@ -161,27 +127,6 @@ export class Notice {
 
   clear() {
     this.show('');
-  }
-}
-
-/**
- * Runs work with the button disabled, so a double tap does not send twice.
- * @template T
- * @param {HTMLButtonElement} button
- * @param {() => Promise<T>} work
- * @returns {Promise<T | undefined>}
- */
-export async function busy(button, work) {
-  if (button.disabled) {
-    return undefined;
-  }
-  button.disabled = true;
-  button.setAttribute('aria-busy', 'true');
-  try {
-    return await work();
-  } finally {
-    button.disabled = false;
-    button.removeAttribute('aria-busy');
   }
 }
 

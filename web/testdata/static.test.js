@@ -1154,3 +1154,102 @@ test('Keeper sends a WHEP practice credential as Bearer', async () => {
   assert.equal(server.requests[0].headers.Authorization, 'Bearer PRACTICE');
   keeper.stop();
 });
+
+test('studio: mean luma of a frame', async () => {
+  const { meanLuma, sampleWidth, sampleHeight } = await import('../static/studio-dark.js');
+  /**
+   * A frame of one colour, as getImageData gives it.
+   * @param {number} r
+   * @param {number} g
+   * @param {number} b
+   * @param {number} [pixels]
+   */
+  const frame = (r, g, b, pixels = sampleWidth * sampleHeight) => {
+    const data = new Uint8ClampedArray(pixels * 4);
+    for (let i = 0; i < data.length; i += 4) {
+      data.set([r, g, b, 255], i);
+    }
+    return data;
+  };
+  const near = (/** @type {number | null} */ got, /** @type {number} */ want) =>
+    assert.ok(got !== null && Math.abs(got - want) < 1e-9, `${got}, want ${want}`);
+  near(meanLuma(frame(0, 0, 0)), 0);
+  near(meanLuma(frame(255, 255, 255)), 255);
+  near(meanLuma(frame(255, 0, 0)), 0.299 * 255);
+  near(meanLuma(frame(0, 255, 0)), 0.587 * 255);
+  near(meanLuma(frame(0, 0, 255)), 0.114 * 255);
+  near(meanLuma(frame(40, 40, 40)), 40);
+  // Alpha plays no part: a preview frame is opaque, and half a frame
+  // black and half white is mid grey.
+  near(meanLuma(new Uint8ClampedArray([255, 255, 255, 0])), 255);
+  const half = frame(0, 0, 0, 4);
+  half.set([255, 255, 255, 255, 255, 255, 255, 255], 8);
+  near(meanLuma(half), 127.5);
+  assert.equal(meanLuma(new Uint8ClampedArray(0)), null);
+  assert.equal(meanLuma([10, 20, 30]), null, 'less than a pixel');
+  near(meanLuma([10, 10, 10, 255, 99]), 10); // a partial last pixel is left out
+  assert.ok(meanLuma(frame(20, 30, 25)) < 40, 'a dim stall corner');
+  assert.ok(meanLuma(frame(120, 110, 90)) > 48, 'a lit stall');
+});
+
+test('studio: dark picture state, with its timings', async () => {
+  const { DarkDetector, darkDefaults } = await import('../static/studio-dark.js');
+  assert.ok(darkDefaults.brightAbove > darkDefaults.darkBelow, 'hysteresis');
+  const d = new DarkDetector();
+  /**
+   * Samples once a second from `from` (ms): returns the changes, by time.
+   * @param {number} from
+   * @param {number[]} lumas
+   */
+  const run = (from, lumas) => {
+    /** @type {Array<[number, boolean]>} */
+    const changes = [];
+    lumas.forEach((l, i) => {
+      const c = d.sample(l, from + i * 1000);
+      if (c !== null) {
+        changes.push([from + i * 1000, c]);
+      }
+    });
+    return changes;
+  };
+
+  assert.deepEqual(run(0, [120, 120, 20, 20, 20]), [], 'dark for 2 s: nothing yet');
+  assert.equal(d.dark, false);
+  assert.deepEqual(run(5000, [20]), [[5000, true]], 'dark for 3 s: dark');
+  assert.equal(d.dark, true);
+  assert.deepEqual(run(6000, [5, 0, 10]), [], 'staying dark changes nothing');
+  // Between the two thresholds: still dark, and it does not count towards bright.
+  assert.deepEqual(run(9000, [44, 44, 44, 44]), []);
+  assert.deepEqual(run(13000, [60, 60]), [], 'bright for 1 s: still dark');
+  assert.deepEqual(run(15000, [30, 60, 60]), [], 'a dark moment starts the bright run again');
+  assert.deepEqual(run(18000, [60]), [[18000, false]], 'bright for 2 s: bright again');
+  assert.equal(d.dark, false);
+  assert.deepEqual(run(19000, [44, 44, 44, 44, 44]), [], 'between the thresholds: not dark either');
+  assert.deepEqual(run(24000, [30, 30, 90, 30, 30, 30]), [], 'a passing light starts the dark run again');
+  assert.deepEqual(run(30000, [30]), [[30000, true]]);
+
+  // No frame (null) is no sample; NaN neither.
+  const e = new DarkDetector();
+  assert.equal(e.sample(null, 0), null);
+  assert.equal(e.sample(Number.NaN, 0), null);
+  assert.deepEqual([e.sample(10, 0), e.sample(null, 1000), e.sample(10, 2000), e.sample(10, 3000)], [null, null, null, true]);
+
+  // Samples far apart (a page in the background) do not make one run.
+  const g = new DarkDetector();
+  assert.equal(g.sample(10, 0), null);
+  assert.equal(g.sample(10, 10_000), null, 'a gap: the run starts again');
+  assert.equal(g.sample(10, 11_000), null);
+  assert.equal(g.sample(10, 13_000), true);
+
+  // reset forgets: not live any more.
+  g.reset();
+  assert.equal(g.dark, false);
+  assert.equal(g.sample(10, 14_000), null);
+
+  // Options.
+  const h = new DarkDetector({ darkAfterMs: 0 });
+  assert.equal(h.sample(39.9, 0), true, 'at once');
+  assert.equal(h.sample(48, 1000), null, 'at the bright threshold: not over it');
+  assert.equal(h.sample(48.1, 2000), null);
+  assert.equal(h.sample(48.1, 4000), false);
+});

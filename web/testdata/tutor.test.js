@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { tutorTexts } from '../static/texts-tutor.js';
 import {
   absoluteURL, addNote, channelState, cleanText, clock, crowdText, describeItem, formatSeconds, formatWhen, formatWon,
-  hasReview, hashToken, localPath, pickCredential, pollDelay, practiceSocketURL, quickTips, roomFromHello, roomReduce,
+  hasReview, hashToken, localPath, pickCredential, pollDelay, quickTips,
   scoreBars, sessionParams, sessionStateKey, statusInfo, ticksOf, timelineMarks, tr, validSlug,
 } from '../static/tutor-logic.js';
 
@@ -262,52 +262,10 @@ test('coaching: tips, crowd, notes, socket URL', () => {
   assert.equal(cleanText('가'.repeat(120), 120), '가'.repeat(120));
   assert.equal(cleanText('가'.repeat(121), 120), null);
   assert.equal(cleanText('😀'.repeat(120), 120), '😀'.repeat(120));
-  assert.equal(practiceSocketURL('kim-fish', 'A B+C', { protocol: 'https:', host: 'dangol.example' }),
-    'wss://dangol.example/ws/kim-fish?practice=A%20B%2BC');
-  assert.equal(practiceSocketURL('단골', 'T', { protocol: 'http:', host: 'localhost:8080' }),
-    'ws://localhost:8080/ws/%EB%8B%A8%EA%B3%A8?practice=T');
-
   const a = { id: 1, kind: 'tip', text: 'a', at: '2026-03-01T09:01:00Z', offset_s: 60 };
   const b = { id: 2, kind: 'note', text: 'b', at: '2026-03-01T09:00:30Z', offset_s: 30 };
   assert.deepEqual(addNote(addNote([], a), b).map((n) => n.id), [2, 1]);
   assert.deepEqual(addNote([a, b], { ...a, text: 'again' }).map((n) => n.text), ['b', 'again']);
-});
-
-test('coaching: the live room from hello and events', () => {
-  let v = roomFromHello({
-    ok: true,
-    state: {
-      live: true, pinned: { id: 3, name: '고등어', price_won: 5000, stock: 8 },
-      coupons: [{ id: 5, title: '선착순 2천원', remaining: 4 }], viewers: 31, likes: 120, notice: '3시까지 할인',
-      chat: [{ id: 9, nickname: '민수', text: '안녕하세요' }, { id: 10, nickname: 'x', text: 'gone', hidden: true }],
-    },
-  });
-  assert.equal(v.live, true);
-  assert.equal(v.chat.length, 1);
-  assert.equal(v.viewers, 31);
-  const same = roomReduce(v, { type: 'unknown' });
-  assert.equal(same, v);
-  v = roomReduce(v, { type: 'chat.message', message: { id: 11, nickname: '순이', text: '<b>얼마예요?</b>' } });
-  assert.equal(v.chat.at(-1)?.text, '<b>얼마예요?</b>');
-  assert.equal(roomReduce(v, { type: 'chat.message', message: { id: 11 } }), v, 'a message once');
-  v = roomReduce(v, { type: 'chat.hidden', message_id: 9 });
-  assert.deepEqual(v.chat.map((m) => m.id), [11]);
-  v = roomReduce(v, { type: 'stock', product_id: 3, stock: 7 });
-  assert.equal(v.pinned?.stock, 7);
-  v = roomReduce(v, { type: 'coupon.remaining', coupon_id: 5, remaining: 3 });
-  assert.equal(v.coupons[0].remaining, 3);
-  v = roomReduce(v, { type: 'coupon.dropped', coupon: { id: 6, title: '천원', remaining: 10 } });
-  assert.equal(v.coupons.length, 2);
-  v = roomReduce(v, { type: 'coupon.closed', coupon_id: 5, reason: 'sold_out' });
-  assert.deepEqual(v.coupons.map((c) => c.id), [6]);
-  v = roomReduce(v, { type: 'likes', likes: 130 });
-  v = roomReduce(v, { type: 'viewers', viewers: 40 });
-  v = roomReduce(v, { type: 'notice', text: '' });
-  v = roomReduce(v, { type: 'product.pinned', product: null });
-  v = roomReduce(v, { type: 'live', live: false });
-  assert.deepEqual({ likes: v.likes, viewers: v.viewers, notice: v.notice, pinned: v.pinned, live: v.live },
-    { likes: 130, viewers: 40, notice: '', pinned: null, live: false });
-  assert.equal(roomFromHello({}).live, false);
 });
 
 test('api: credentials, paths and answers', async () => {
