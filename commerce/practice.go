@@ -230,11 +230,21 @@ WHERE p.channel_id = ? AND p.ended_at IS NULL`), channelID))
 // Private reports whether the channel is in a practice session, and so
 // its room and video need a practice credential.
 func (s *Store) Private(ctx context.Context, channelID int64) (bool, error) {
-	_, err := s.OpenPractice(ctx, channelID)
-	if errors.Is(err, ErrNotFound) {
+	// Asked at every room connection and WHEP offer, a rush's thousands
+	// included: one row of the open-session index, no joins.
+	var (
+		created   time.Time
+		broadcast sql.NullInt64
+	)
+	err := s.rdb.QueryRowContext(ctx, s.dialect.rebind(`SELECT created_at, broadcast_id FROM practice_sessions
+WHERE channel_id = ? AND ended_at IS NULL`), channelID).Scan(&created, &broadcast)
+	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return false, fmt.Errorf("channel %d private: %w", channelID, err)
+	}
+	return broadcast.Valid || s.now().Sub(created) <= PracticeWaitLimit, nil
 }
 
 // CheckPracticeToken reports, with nil, that token opens the channel's

@@ -112,6 +112,7 @@ func TestPracticePages(t *testing.T) {
 		&& document.getElementById('crowd-state').textContent.includes('6')`)
 	checkNames(t, coach)
 	checkReadable(t, coach)
+	scrollTo(t, coach, "#workspace")
 	shoot(coach, "tutor-coaching")
 
 	// 5. The merchant ends the practice; the studio offers the review, the coach page too.
