@@ -80,7 +80,7 @@ RETURNING id`), channelID, title, practice, b.StartedAt).Scan(&b.ID)
 func (s *Store) BeginBroadcast(ctx context.Context, channelID int64) (Broadcast, error) {
 	var b Broadcast
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if err := s.channelExists(ctx, tx, channelID); err != nil {
+		if err := s.lockChannel(ctx, tx, channelID); err != nil {
 			return err
 		}
 		var err error
@@ -140,8 +140,7 @@ func scanBroadcast(sc interface{ Scan(...any) error }) (Broadcast, error) {
 // ErrNotFound if it is not live. A server restarting mid-broadcast carries
 // on with it.
 func (s *Store) LiveBroadcast(ctx context.Context, channelID int64) (Broadcast, error) {
-	b, err := scanBroadcast(s.rdb.QueryRowContext(ctx, s.dialect.rebind(`SELECT `+broadcastColumns+`
-FROM broadcasts WHERE channel_id = ? AND ended_at IS NULL`), channelID))
+	b, err := s.liveBroadcastQ(ctx, s.rdb, channelID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Broadcast{}, fmt.Errorf("live broadcast: channel %d is not live: %w", channelID, ErrNotFound)
 	}
@@ -174,6 +173,13 @@ WHERE b.ended_at IS NULL ORDER BY c.slug`)
 		return nil, fmt.Errorf("live channels: %w", err)
 	}
 	return slugs, nil
+}
+
+// liveBroadcastQ reads the channel's live broadcast with q; sql.ErrNoRows
+// when it is not live.
+func (s *Store) liveBroadcastQ(ctx context.Context, q querier, channelID int64) (Broadcast, error) {
+	return scanBroadcast(q.QueryRowContext(ctx, s.dialect.rebind(`SELECT `+broadcastColumns+`
+FROM broadcasts WHERE channel_id = ? AND ended_at IS NULL`), channelID))
 }
 
 // Broadcast returns the broadcast with the id, or an error wrapping

@@ -270,7 +270,8 @@ func (s *Store) PlaceReplayOrder(ctx context.Context, cmdID string, channelID in
 			if err != nil {
 				return Order{}, err
 			}
-			if b.ChannelID != channelID {
+			if b.ChannelID != channelID || b.Practice {
+				// A rehearsal has no public replay to order from.
 				return Order{}, fmt.Errorf("broadcast %d: %w", in.BroadcastID, ErrNotFound)
 			}
 			var viewerID int64
@@ -474,19 +475,18 @@ func (s *Store) changeStatus(ctx context.Context, tx *sql.Tx, now time.Time, ord
 	} else if err != nil {
 		return Order{}, err
 	}
-	if returnsStock(to) {
+	if returnsStock(to) && !o.Practice {
 		// Lines are in product order (cleanOrder), the lock order of
 		// placeOrder. A practice order reserved nothing (see
 		// practiceLine): its status alone stops it holding units.
 		for _, it := range o.Items {
-			if o.Practice {
-				break
-			}
 			if _, err := tx.ExecContext(ctx, s.dialect.rebind(`UPDATE products SET stock = stock + ? WHERE id = ?`),
 				it.Qty, it.ProductID); err != nil {
 				return Order{}, err
 			}
 		}
+	}
+	if returnsStock(to) {
 		if _, err := tx.ExecContext(ctx, s.dialect.rebind(`UPDATE coupon_claims SET used_by_order = NULL WHERE used_by_order = ?`),
 			orderID); err != nil {
 			return Order{}, err

@@ -140,7 +140,7 @@ func (s *Store) StartPractice(ctx context.Context, channelID, tutorID int64, tit
 	}
 	var id int64
 	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if err := s.channelExists(ctx, tx, channelID); err != nil {
+		if err := s.lockChannel(ctx, tx, channelID); err != nil {
 			return err
 		}
 		now := s.timestamp()
@@ -172,6 +172,21 @@ VALUES (?, ?, ?, ?, ?) RETURNING id`),
 	return p, created, err
 }
 
+// lockChannel holds the channel's row until the transaction ends, or
+// returns an error wrapping ErrNotFound. Starting a practice and starting a
+// broadcast each look at the other's rows before writing their own: on
+// PostgreSQL, under READ COMMITTED, two of them at once would each miss the
+// other (a real broadcast live with a practice waiting, which would lock
+// the real customers out). Taking the channel's row first puts them in
+// line. SQLite's one writer does that already; the UPDATE costs it nothing.
+func (s *Store) lockChannel(ctx context.Context, tx *sql.Tx, channelID int64) error {
+	res, err := tx.ExecContext(ctx, s.dialect.rebind(`UPDATE channels SET name = name WHERE id = ?`), channelID)
+	if err := oneRow(res, err); err != nil {
+		return fmt.Errorf("channel %d: %w", channelID, err)
+	}
+	return nil
+}
+
 // expirePractice cancels the channel's session that waited longer than
 // PracticeWaitLimit for the studio.
 func (s *Store) expirePractice(ctx context.Context, tx *sql.Tx, channelID int64, now time.Time) error {
@@ -179,11 +194,6 @@ func (s *Store) expirePractice(ctx context.Context, tx *sql.Tx, channelID int64,
 WHERE channel_id = ? AND ended_at IS NULL AND broadcast_id IS NULL AND created_at < ?`),
 		now, true, channelID, now.Add(-PracticeWaitLimit))
 	return err
-}
-
-func (s *Store) liveBroadcastQ(ctx context.Context, q querier, channelID int64) (Broadcast, error) {
-	return scanBroadcast(q.QueryRowContext(ctx, s.dialect.rebind(`SELECT `+broadcastColumns+`
-FROM broadcasts WHERE channel_id = ? AND ended_at IS NULL`), channelID))
 }
 
 // PracticeSession returns the session with the id, or an error wrapping
@@ -227,50 +237,74 @@ WHERE p.channel_id = ? AND p.ended_at IS NULL`), channelID))
 	return p, nil
 }
 
-// Private reports whether the channel is in a practice session, and so
-// its room and video need a practice credential.
-func (s *Store) Private(ctx context.Context, channelID int64) (bool, error) {
-	// Asked at every room connection and WHEP offer, a rush's thousands
-	// included: one row of the open-session index, no joins.
+// PracticeAccess reports whether the channel is private, in a practice
+// session, and if so whether token opens it: the session's practice token
+// or the token of a tutor assigned to the channel. The merchant's own
+// secrets are the caller's to check. It is asked at every room connection
+// and WHEP offer, a rush's thousands included: it reads one row of the
+// open-session index, and a tutor's token only when the practice token is
+// not it.
+func (s *Store) PracticeAccess(ctx context.Context, channelID int64, token string) (private, allowed bool, err error) {
 	var (
-		created   time.Time
-		broadcast sql.NullInt64
+		sessionToken string
+		created      time.Time
+		broadcast    sql.NullInt64
 	)
-	err := s.rdb.QueryRowContext(ctx, s.dialect.rebind(`SELECT created_at, broadcast_id FROM practice_sessions
-WHERE channel_id = ? AND ended_at IS NULL`), channelID).Scan(&created, &broadcast)
+	err = s.rdb.QueryRowContext(ctx, s.dialect.rebind(`SELECT token, created_at, broadcast_id FROM practice_sessions
+WHERE channel_id = ? AND ended_at IS NULL`), channelID).Scan(&sessionToken, &created, &broadcast)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+		return false, false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("channel %d private: %w", channelID, err)
+		return false, false, fmt.Errorf("practice access of channel %d: %w", channelID, err)
 	}
-	return broadcast.Valid || s.now().Sub(created) <= PracticeWaitLimit, nil
-}
-
-// CheckPracticeToken reports, with nil, that token opens the channel's
-// practice: it is the open session's practice token or the token of a tutor
-// assigned to the channel. It returns an error wrapping ErrBadKey
-// otherwise, ErrNotFound if no session is open.
-func (s *Store) CheckPracticeToken(ctx context.Context, channelID int64, token string) error {
-	p, err := s.OpenPractice(ctx, channelID)
-	if err != nil {
-		return fmt.Errorf("check practice token: %w", err)
+	if !broadcast.Valid && s.now().Sub(created) > PracticeWaitLimit {
+		return false, false, nil // forgotten: see expired
 	}
-	if token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(p.Token)) == 1 {
-		return nil
+	if token == "" {
+		return true, false, nil
+	}
+	if subtle.ConstantTimeCompare([]byte(token), []byte(sessionToken)) == 1 {
+		return true, true, nil
 	}
 	t, err := s.CheckTutorToken(ctx, token)
+	if errors.Is(err, ErrBadKey) {
+		return true, false, nil
+	}
 	if err != nil {
-		return fmt.Errorf("check practice token: %w", err)
+		return true, false, fmt.Errorf("practice access of channel %d: %w", channelID, err)
 	}
 	var one int
 	err = s.rdb.QueryRowContext(ctx, s.dialect.rebind(`SELECT 1 FROM tutor_channels WHERE tutor_id = ? AND channel_id = ?`),
 		t.ID, channelID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("check practice token: tutor %d: %w", t.ID, ErrBadKey)
+		return true, false, nil
 	}
 	if err != nil {
+		return true, false, fmt.Errorf("practice access of channel %d: %w", channelID, err)
+	}
+	return true, true, nil
+}
+
+// Private reports whether the channel is in a practice session, and so
+// its room and video need a practice credential (see PracticeAccess).
+func (s *Store) Private(ctx context.Context, channelID int64) (bool, error) {
+	private, _, err := s.PracticeAccess(ctx, channelID, "")
+	return private, err
+}
+
+// CheckPracticeToken reports, with nil, that token opens the channel's
+// practice (see PracticeAccess). It returns an error wrapping ErrBadKey
+// otherwise, ErrNotFound if no session is open.
+func (s *Store) CheckPracticeToken(ctx context.Context, channelID int64, token string) error {
+	private, allowed, err := s.PracticeAccess(ctx, channelID, token)
+	switch {
+	case err != nil:
 		return fmt.Errorf("check practice token: %w", err)
+	case !private:
+		return fmt.Errorf("check practice token: channel %d has no open practice: %w", channelID, ErrNotFound)
+	case !allowed:
+		return fmt.Errorf("check practice token: %w", ErrBadKey)
 	}
 	return nil
 }
@@ -280,23 +314,28 @@ func (s *Store) CheckPracticeToken(ctx context.Context, channelID int64, token s
 // wrapping ErrLive; an ended or cancelled one is returned as it is.
 func (s *Store) CancelPractice(ctx context.Context, id int64) (PracticeSession, error) {
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var broadcast sql.NullInt64
-		var ended sql.NullTime
-		err := tx.QueryRowContext(ctx, s.dialect.rebind(`SELECT broadcast_id, ended_at FROM practice_sessions WHERE id = ?`), id).
+		// Conditional, so that a broadcast beginning at the same time either
+		// took the session first (and it is live) or finds it cancelled.
+		res, err := tx.ExecContext(ctx, s.dialect.rebind(`UPDATE practice_sessions SET ended_at = ?, cancelled = ?
+WHERE id = ? AND ended_at IS NULL AND broadcast_id IS NULL`), s.timestamp(), true, id)
+		if err := oneRow(res, err); !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		var (
+			broadcast sql.NullInt64
+			ended     sql.NullTime
+		)
+		err = tx.QueryRowContext(ctx, s.dialect.rebind(`SELECT broadcast_id, ended_at FROM practice_sessions WHERE id = ?`), id).
 			Scan(&broadcast, &ended)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("practice session %d: %w", id, ErrNotFound)
 		case err != nil:
 			return err
-		case ended.Valid:
-			return nil
-		case broadcast.Valid:
+		case !ended.Valid && broadcast.Valid:
 			return fmt.Errorf("practice session %d is live; end its broadcast: %w", id, ErrLive)
 		}
-		_, err = tx.ExecContext(ctx, s.dialect.rebind(`UPDATE practice_sessions SET ended_at = ?, cancelled = ? WHERE id = ?`),
-			s.timestamp(), true, id)
-		return err
+		return nil // ended or cancelled already: as it is
 	})
 	if err != nil {
 		return PracticeSession{}, fmt.Errorf("cancel practice: %w", err)
@@ -304,15 +343,17 @@ func (s *Store) CancelPractice(ctx context.Context, id int64) (PracticeSession, 
 	return s.PracticeSession(ctx, id)
 }
 
-// beginPractice makes the broadcast b, just started, the practice one of
-// the channel's open session, if one is open, and reports whether it did.
-// It runs in BeginBroadcast's transaction.
+// beginPractice returns the channel's open session that is waiting for its
+// broadcast, 0 if none, holding its row. It runs in BeginBroadcast's
+// transaction, which links the new broadcast to it.
 func (s *Store) beginPractice(ctx context.Context, tx *sql.Tx, channelID int64, now time.Time) (sessionID int64, err error) {
 	if err := s.expirePractice(ctx, tx, channelID, now); err != nil {
 		return 0, err
 	}
-	err = tx.QueryRowContext(ctx, s.dialect.rebind(`SELECT id FROM practice_sessions
-WHERE channel_id = ? AND ended_at IS NULL AND broadcast_id IS NULL`), channelID).Scan(&sessionID)
+	// An UPDATE rather than a SELECT: it holds the session's row, so that a
+	// cancel at the same time waits and then finds the session live.
+	err = tx.QueryRowContext(ctx, s.dialect.rebind(`UPDATE practice_sessions SET title = title
+WHERE channel_id = ? AND ended_at IS NULL AND broadcast_id IS NULL RETURNING id`), channelID).Scan(&sessionID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -407,7 +448,9 @@ func (s *Store) SetPracticeTicks(ctx context.Context, id int64, ticks map[string
 	}
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var raw string
-		err := tx.QueryRowContext(ctx, s.dialect.rebind(`SELECT ticks FROM practice_sessions WHERE id = ?`), id).Scan(&raw)
+		// Read with the row held (a no-op UPDATE): two ticks at once must
+		// not write back each other's stale set.
+		err := tx.QueryRowContext(ctx, s.dialect.rebind(`UPDATE practice_sessions SET ticks = ticks WHERE id = ? RETURNING ticks`), id).Scan(&raw)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("practice session %d: %w", id, ErrNotFound)
 		}

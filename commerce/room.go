@@ -233,27 +233,7 @@ func (rs *Rooms) CoachTip(slug string, n PracticeNote) {
 		return
 	}
 	msg := roomEvent("coach.tip", tipEvent{Tip: n})
-	// Viewer ids start at 1: sendTo with 0 reaches the merchant alone.
-	r.do(func() { r.sendTo(0, msg) })
-}
-
-// closeUninvited closes the connections of room r that came in without a
-// practice credential, when its broadcast turns out to be a practice one:
-// a customer who had the stall's page open before the rehearsal began
-// must not watch it. New connections are checked in ServeWS.
-func (rs *Rooms) closeUninvited(r *liveRoom) {
-	rs.mu.Lock()
-	var out []*wsClient
-	for c := range rs.conns {
-		if c.room == r && !c.merchant && !c.invited {
-			out = append(out, c)
-		}
-	}
-	rs.mu.Unlock()
-	for _, c := range out {
-		// Off the room's goroutine: a close frame may wait on a slow socket.
-		go c.closeWith(closePractice, "practice")
-	}
+	r.do(func() { r.sendToMerchant(msg) })
 }
 
 // Close closes every connection with a going-away close frame, refuses new
@@ -346,6 +326,26 @@ type liveRoom struct {
 type clientInfo struct {
 	viewerID int64
 	merchant bool
+	invited  bool // came in with a practice credential (see Store.PracticeAccess)
+}
+
+// admits reports whether a client may be in the room as it is now: during a
+// practice broadcast only the merchant and the invited.
+func (r *liveRoom) admits(info clientInfo) bool {
+	return !r.live || !r.broadcast.Practice || info.merchant || info.invited
+}
+
+// sendAway takes the customers (never the merchant) for which away is true
+// out of the room at once, so that they get nothing more, and closes their
+// connections with closePractice.
+func (r *liveRoom) sendAway(away func(clientInfo) bool) {
+	for c, info := range r.clients {
+		if !info.merchant && away(info) {
+			r.leave(c)
+			// Off the room's goroutine: a close frame may wait on a slow socket.
+			go c.closeWith(closePractice, "practice")
+		}
+	}
 }
 
 func newLiveRoom(rs *Rooms, ch Channel) *liveRoom {
@@ -483,7 +483,10 @@ func (r *liveRoom) setLive(b Broadcast) {
 	}
 	r.setBroadcast(b)
 	if b.Practice {
-		r.rs.closeUninvited(r)
+		// A customer who had the stall's page open before the rehearsal
+		// began must not watch it. Connections not joined yet are turned
+		// away at their hello (join).
+		r.sendAway(func(info clientInfo) bool { return !info.invited })
 	}
 	r.send(roomEvent("live", liveEvent{Live: true, BroadcastID: b.ID, Practice: b.Practice}), "live", false)
 }
@@ -514,6 +517,12 @@ func (r *liveRoom) setEnded(b Broadcast, saved func(error)) {
 	}
 	clear(r.coupons)
 	r.send(roomEvent("live", liveEvent{Live: false, BroadcastID: b.ID}), "live", false)
+	if b.Practice {
+		// The invitation was for the rehearsal: its simulated customers
+		// and guests leave with it, and cannot come back in (ServeWS), so
+		// that none stays on into the next, real, broadcast.
+		r.sendAway(func(info clientInfo) bool { return info.invited })
+	}
 }
 
 // send queues msg for every client: droppable events may be lost by a slow
@@ -527,20 +536,37 @@ func (r *liveRoom) send(msg []byte, key string, droppable bool) {
 // sendTo queues msg, undroppable, for the merchant's connections and those
 // of viewerID.
 func (r *liveRoom) sendTo(viewerID int64, msg []byte) {
+	r.sendWhere(msg, func(info clientInfo) bool { return info.merchant || info.viewerID == viewerID })
+}
+
+// sendToMerchant queues msg, undroppable, for the merchant's connections
+// alone.
+func (r *liveRoom) sendToMerchant(msg []byte) {
+	r.sendWhere(msg, func(info clientInfo) bool { return info.merchant })
+}
+
+func (r *liveRoom) sendWhere(msg []byte, to func(clientInfo) bool) {
 	r.flushChat()
-	var to []*wsClient
+	var cs []*wsClient
 	for c, info := range r.clients {
-		if info.merchant || info.viewerID == viewerID {
-			to = append(to, c)
+		if to(info) {
+			cs = append(cs, c)
 		}
 	}
-	r.fanTo([][]byte{textFrame(msg)}, "", false, to)
+	r.fanTo([][]byte{textFrame(msg)}, "", false, cs)
 }
 
 // join adds c, a connection that said hello, and queues the hello reply,
 // made by reply from the room's state, ahead of any event. It returns the
 // reply's frame.
 func (r *liveRoom) join(c *wsClient, info clientInfo, reply func(roomState) []byte) []byte {
+	if !r.admits(info) {
+		// The practice went live between this connection's upgrade, when
+		// the channel was public, and its hello.
+		r.leave(c)
+		go c.closeWith(closePractice, "practice")
+		return nil
+	}
 	r.flushChat() // the state has the pending messages: the new client must not get them twice
 	if old, ok := r.clients[c]; !ok {
 		r.viewersDirty = true

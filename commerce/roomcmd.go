@@ -296,7 +296,7 @@ func (c *wsClient) hello(ctx context.Context, id json.RawMessage, cmdID string, 
 		role = "merchant"
 	}
 	out := make(chan []byte, 1)
-	info := clientInfo{viewerID: v.ID, merchant: c.merchant}
+	info := clientInfo{viewerID: v.ID, merchant: c.merchant, invited: c.invited}
 	ok := c.room.do(func() {
 		out <- c.room.join(c, info, func(st roomState) []byte {
 			return okReply(id, helloReply{
@@ -308,8 +308,12 @@ func (c *wsClient) hello(ctx context.Context, id json.RawMessage, cmdID string, 
 	if !ok {
 		return errors.New("room stopped")
 	}
+	frame := <-out
+	if frame == nil {
+		return errors.New("hello: not invited to the practice") // and sent away
+	}
 	c.helloed = true
-	c.replies.put(cmdID, <-out)
+	c.replies.put(cmdID, frame)
 	return nil
 }
 
@@ -363,11 +367,7 @@ func (c *wsClient) chatSend(ctx context.Context, cmdID string, body []byte) (any
 	if !c.room.limits.allowChat(c.viewer.ID, time.Now()) {
 		return nil, nil, &roomError{code: codeRateLimited}
 	}
-	addChat := c.rs.store.AddChat
-	if c.merchant {
-		addChat = c.rs.store.AddMerchantChat
-	}
-	m, err := addChat(ctx, cmdID, c.viewer.ID, bid, text)
+	m, err := c.rs.store.addChat(ctx, cmdID, c.viewer.ID, bid, text, c.merchant)
 	if errors.Is(err, ErrMuted) {
 		if v, verr := c.rs.store.Viewer(ctx, c.room.channel.ID, c.viewer.ID); verr == nil {
 			return nil, nil, &mutedError{until: v.MutedUntil}
@@ -460,7 +460,7 @@ func (c *wsClient) orderChanged(o Order, stockMoved bool) func() {
 	if o.Replayed {
 		return nil
 	}
-	if stockMoved {
+	if stockMoved && !o.Practice { // a practice order moves no real stock
 		ids := make([]int64, len(o.Items))
 		for i, it := range o.Items {
 			ids[i] = it.ProductID

@@ -43,19 +43,21 @@ func (rs *Rooms) ServeWS(w http.ResponseWriter, r *http.Request) {
 		}
 		merchant = true
 	} else {
-		private, err := rs.store.Private(r.Context(), ch.ID)
+		token := r.URL.Query().Get("practice")
+		private, allowed, err := rs.store.PracticeAccess(r.Context(), ch.ID, token)
 		if err != nil {
 			rs.log.Error("websocket: practice", "channel", slug, "err", err)
 			wsHTTPError(w, http.StatusInternalServerError, CodeInternal, roomText(lang, CodeInternal, ""))
 			return
 		}
-		if private {
-			if err := rs.store.CheckPracticeToken(r.Context(), ch.ID, r.URL.Query().Get("practice")); err != nil {
-				wsHTTPError(w, http.StatusForbidden, "practice", roomText(lang, "practice", ""))
-				return
-			}
-			invited = true
+		// Without an invitation, no rehearsal; and an invitation is for the
+		// rehearsal only: once it is over, its simulated customers must not
+		// come back as real ones.
+		if private && !allowed || !private && token != "" {
+			wsHTTPError(w, http.StatusForbidden, "practice", roomText(lang, "practice", ""))
+			return
 		}
+		invited = private
 	}
 	room, ok := rs.acquire(ch)
 	if !ok {
@@ -125,7 +127,7 @@ type wsClient struct {
 	room     *liveRoom
 	conn     *websocket.Conn
 	merchant bool
-	invited  bool // came in with a practice credential (see closeUninvited)
+	invited  bool // came in with a practice credential (see liveRoom.admits)
 	log      *slog.Logger
 	q        sendQueue
 	done     chan struct{} // closed when the reader ends

@@ -64,7 +64,7 @@ func (b *broadcast) videoArrived(n int, now int64) {
 	}
 }
 
-// quality reports how the video came through up to now; the caller holds b.mu.
+// qualityLocked reports how the video came through up to now; the caller holds b.mu.
 func (b *broadcast) qualityLocked(now time.Time) *Quality {
 	q := &Quality{VideoBytes: b.videoBytes.Load(), Reconnects: b.reconnects, Frozen: time.Duration(b.frozen.Load())}
 	if !b.liveAt.IsZero() {
@@ -289,7 +289,7 @@ func (b *broadcast) end(reason string) {
 	}
 	b.log.Info("broadcast ended", "reason", reason, "duration", time.Since(b.started).Round(time.Second))
 	if live {
-		b.s.emitEnded(b.channel, q)
+		b.s.emitQuality(BroadcastEnded, b.channel, q)
 	}
 }
 

@@ -151,8 +151,9 @@ const FrozenGap = 2 * time.Second
 
 // VideoKbps is the video's average bitrate over the live time, in kbit/s.
 func (q Quality) VideoKbps() int64 {
-	if q.Live <= 0 {
+	ms := q.Live.Milliseconds()
+	if ms <= 0 {
 		return 0
 	}
-	return q.VideoBytes * 8 * int64(time.Second) / int64(q.Live) / 1000
+	return q.VideoBytes * 8 / ms // bits per millisecond are kbit/s; no overflow for years of video
 }

@@ -170,3 +170,21 @@ func TestDeleteAfterDrop(t *testing.T) {
 		t.Errorf("second DELETE: %d, want 404", code)
 	}
 }
+
+// TestVideoKbps: the average bitrate holds for a long broadcast (bytes × 8 × 10⁹ ns would
+// overflow an int64 after about an hour of simulcast).
+func TestVideoKbps(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		q    Quality
+		want int64
+	}{
+		{"not live", Quality{VideoBytes: 1000}, 0},
+		{"one second at 800 kbit/s", Quality{Live: time.Second, VideoBytes: 100_000}, 800},
+		{"three hours at 2.5 Mbit/s", Quality{Live: 3 * time.Hour, VideoBytes: 2_500_000 / 8 * 3 * 3600}, 2500},
+	} {
+		if got := tt.q.VideoKbps(); got != tt.want {
+			t.Errorf("%s: %d kbit/s, want %d", tt.name, got, tt.want)
+		}
+	}
+}

@@ -213,9 +213,12 @@ func (s *Server) Live(channel string) bool {
 	return ok
 }
 
-func (s *Server) emit(k EventKind, channel string) {
+func (s *Server) emit(k EventKind, channel string) { s.emitQuality(k, channel, nil) }
+
+// emitQuality is emit with how the video came through (BroadcastEnded).
+func (s *Server) emitQuality(k EventKind, channel string, q *Quality) {
 	if s.events != nil {
-		s.events(Event{Kind: k, Channel: channel, At: time.Now()})
+		s.events(Event{Kind: k, Channel: channel, At: time.Now(), Quality: q})
 	}
 }
 
@@ -227,12 +230,6 @@ func (s *Server) goClose(pc *webrtc.PeerConnection) {
 			s.log.Debug("close peer connection", "err", err)
 		}
 	})
-}
-
-func (s *Server) emitEnded(channel string, q *Quality) {
-	if s.events != nil {
-		s.events(Event{Kind: BroadcastEnded, Channel: channel, At: time.Now(), Quality: q})
-	}
 }
 
 func (s *Server) removeBroadcast(b *broadcast) {

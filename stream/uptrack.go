@@ -93,6 +93,7 @@ func (u *upTrack) run() {
 		started  bool
 		winStart = time.Now()
 		winBytes uint64
+		video    = u.kind == webrtc.RTPCodecTypeVideo
 	)
 	for {
 		n, _, err := u.remote.Read(buf)
@@ -125,7 +126,7 @@ func (u *upTrack) run() {
 		u.cache.put(p)
 
 		u.lastPacket.Store(now.UnixNano())
-		if u.kind == webrtc.RTPCodecTypeVideo {
+		if video {
 			u.pub.b.videoArrived(n, now.UnixNano())
 		}
 		u.pub.lastMedia.Store(now.UnixNano())

@@ -69,6 +69,7 @@ func TestRoutes(t *testing.T) {
 		{name: "tutor", method: "GET", path: "/tutor", status: 200, ctype: "text/html; charset=utf-8", contains: `src="{static}/tutor.js"`, cache: "no-cache"},
 		{name: "practice", method: "GET", path: "/practice?c=x&s=7", status: 200, ctype: "text/html; charset=utf-8", contains: `src="{static}/coach.js"`, cache: "no-cache"},
 		{name: "review", method: "GET", path: "/review?c=x&s=7", status: 200, ctype: "text/html; charset=utf-8", contains: `src="{static}/review.js"`, cache: "no-cache"},
+		{name: "admin", method: "GET", path: "/admin", status: 200, ctype: "text/html; charset=utf-8", contains: `src="{static}/admin.js"`, cache: "no-cache"},
 		{name: "tutor stylesheet", method: "GET", path: "{static}/tutor.css", status: 200, ctype: "text/css; charset=utf-8"},
 		{name: "script versioned", method: "GET", path: "{static}/watch.js", status: 200, ctype: "text/javascript; charset=utf-8", contains: "whep", cache: cacheImmutable},
 		{name: "script unversioned", method: "GET", path: "/static/watch.js", status: 200, ctype: "text/javascript; charset=utf-8", cache: "no-cache"},
@@ -303,12 +304,6 @@ func TestScripts(t *testing.T) {
 			t.Fatalf("no module tests in testdata: %v", err)
 		}
 		out, err := exec.Command(node, append([]string{"--test"}, tests...)...).CombinedOutput()
-		if err != nil {
-			t.Errorf("node --test: %v\n%s", err, out)
-		}
-	})
-	t.Run("tutor unit", func(t *testing.T) {
-		out, err := exec.Command(node, "--test", filepath.Join("testdata", "tutor.test.js")).CombinedOutput()
 		if err != nil {
 			t.Errorf("node --test: %v\n%s", err, out)
 		}

@@ -218,6 +218,13 @@ func TestPracticeSession(t *testing.T) {
 	endBroadcast(t, base, pub.location, ch.key)
 	waitLog(t, logs, `msg="recording stored as one file"`, 30*time.Second)
 
+	// The invitation ends with the rehearsal: its guests are sent away and cannot come back,
+	// so no simulated customer stays on into a real broadcast.
+	invited.waitClosed(t, closePracticeCode)
+	if code, status := refusedUpgrade(wsBase + "?practice=" + url.QueryEscape(sess.Token)); status != http.StatusForbidden || code != "practice" {
+		t.Errorf("practice token after the practice: %d %q, want 403 practice", status, code)
+	}
+
 	for _, b := range broadcasts(t, base, slug, ch.key) {
 		if b.Orders != 0 || b.RevenueWon != 0 {
 			t.Errorf("broadcast %d counts practice sales: %d orders, %d won", b.ID, b.Orders, b.RevenueWon)
@@ -231,7 +238,8 @@ func TestPracticeSession(t *testing.T) {
 
 	var review struct {
 		Session struct {
-			State string `json:"state"`
+			State       string `json:"state"`
+			BroadcastID int64  `json:"broadcast_id"`
 		} `json:"session"`
 		RecordingURL string `json:"recording_url"`
 		Notes        []struct {
@@ -299,6 +307,30 @@ func TestPracticeSession(t *testing.T) {
 	if st, _ := fetch(t, base+bare); st != http.StatusForbidden {
 		t.Errorf("recording without the token: status %d, want 403", st)
 	}
+	// The product's clip is the rehearsal's too; and it has no public replay to order from.
+	var replay struct {
+		Chapters []struct {
+			Clip *struct {
+				URL string `json:"url"`
+			} `json:"clip"`
+		} `json:"chapters"`
+	}
+	replayAPI := fmt.Sprintf("%s/api/channels/%s/broadcasts/%d", base, slug, review.Session.BroadcastID)
+	getWithKey(t, replayAPI+"/replay", ch.key, &replay)
+	if len(replay.Chapters) != 1 || replay.Chapters[0].Clip == nil {
+		t.Fatalf("practice replay chapters %+v, want the pinned product's clip", replay.Chapters)
+	}
+	clip := replay.Chapters[0].Clip.URL
+	if st, _ := fetch(t, base+clip); st != http.StatusForbidden {
+		t.Errorf("practice clip without the token: status %d, want 403", st)
+	}
+	if st, n := fetch(t, base+clip+"?practice="+url.QueryEscape(sess.Token)); st != http.StatusOK || n == 0 {
+		t.Errorf("practice clip with the token: status %d, %d bytes", st, n)
+	}
+	order := map[string]any{"items": []map[string]any{{"product_id": product, "qty": 1}},
+		"buyer": map[string]any{"name": "김영희", "phone": "010-1234-5678"}}
+	sendJSON(t, "POST", replayAPI+"/orders", "", order, http.StatusNotFound, nil)
+
 	var history struct {
 		Sessions []struct {
 			ID    int64 `json:"id"`
@@ -314,7 +346,7 @@ func TestPracticeSession(t *testing.T) {
 // closePracticeCode is the close code of a customer sent away from a practice.
 const closePracticeCode = 4003
 
-// sendJSON sends body as JSON with method to url with the token, checks the status and
+// sendJSON sends body as JSON with method to url with the token ("": none), checks the status and
 // decodes the answer into v (if not nil).
 func sendJSON(t *testing.T, method, url, token string, body any, status int, v any) {
 	t.Helper()
@@ -327,7 +359,9 @@ func sendJSON(t *testing.T, method, url, token string, body any, status int, v a
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -252,17 +252,16 @@ func (a channelAuth) AuthorizeViewer(ctx context.Context, slug, token string) er
 	if err != nil {
 		return mapStoreErr(err)
 	}
-	private, err := a.store.Private(ctx, ch.ID)
-	if err != nil || !private {
+	private, allowed, err := a.store.PracticeAccess(ctx, ch.ID, token)
+	switch {
+	case err != nil:
 		return err
-	}
-	if token == "" {
+	case !private || allowed:
+		return nil
+	case token == "":
 		return stream.ErrUnauthorized
 	}
-	if err := a.store.CheckPracticeToken(ctx, ch.ID, token); err == nil || !errors.Is(err, commerce.ErrBadKey) {
-		return mapStoreErr(err)
-	}
-	return a.AuthorizePublisher(ctx, slug, token)
+	return a.AuthorizePublisher(ctx, slug, token) // the merchant watching their own practice
 }
 
 func mapStoreErr(err error) error {
@@ -374,11 +373,13 @@ func (l *lifecycle) record(e stream.Event) {
 		if l.recs != nil {
 			l.recs.stop(e.Channel, true)
 		}
-		if l.crowds != nil {
-			l.crowds.endChannel(e.Channel)
-		}
 		id := l.liveBroadcast(ctx, e.Channel)
 		err = l.rooms.BroadcastEnded(ctx, e.Channel)
+		if l.crowds != nil {
+			// After the session ended in the store: a crowd asked for meanwhile
+			// finds the session over, not a live one to start in.
+			l.crowds.endChannel(e.Channel)
+		}
 		if err == nil && id != 0 && e.Quality != nil && l.store != nil {
 			q := commerce.BroadcastQuality{VideoKbps: e.Quality.VideoKbps(), Reconnects: e.Quality.Reconnects, Frozen: e.Quality.Frozen}
 			err = l.store.SetBroadcastQuality(ctx, id, q)

@@ -9,7 +9,10 @@
 
 import { lang, langs, onLangChange, setupLang, t, texts } from './i18n.js';
 import { ApiError, request } from './studio-api.js';
+import { Toast, ask, byId as el } from './studio-ui.js';
 import { adminTexts } from './texts-admin.js';
+import { absoluteURL as siteURL } from './tutor-logic.js';
+import { copyText } from './tutor-ui.js';
 
 // i18n.js merges the texts of the pages it knows; this page brings its own.
 for (const l of langs) {
@@ -37,13 +40,13 @@ export function keyFromHash(hash) {
 
 /**
  * The absolute URL of a path the API answers (/studio?c=..#t=..), to send
- * to a merchant or a tutor.
+ * to a merchant or a tutor ('' for anything but a path of this server).
  * @param {string} origin e.g. location.origin
  * @param {string} path
  * @returns {string}
  */
 export function absoluteURL(origin, path) {
-  return new URL(path, origin).href;
+  return siteURL(path, origin);
 }
 
 /**
@@ -126,20 +129,6 @@ export function channelRows(created, origin) {
     { key: 'admin.streamKey', value: created.stream_key },
     { key: 'admin.channelLink', value: absoluteURL(origin, created.channel_url) },
   ];
-}
-
-/**
- * @template {HTMLElement} T
- * @param {string} id
- * @param {new (...args: any[]) => T} type
- * @returns {T}
- */
-function el(id, type) {
-  const e = document.getElementById(id);
-  if (!(e instanceof type)) {
-    throw new Error(`missing #${id}`);
-  }
-  return e;
 }
 
 function start() {
@@ -227,8 +216,7 @@ class AdminPage {
     this.channels = [];
     /** @type {Map<HTMLElement, Result>} the secrets shown once, by box */
     this.results = new Map();
-    /** @type {number | undefined} */
-    this.toastTimer = undefined;
+    this.toaster = new Toast(el('toast', HTMLParagraphElement), { okMs: 5000, errorMs: 5000 });
     this.wire();
   }
 
@@ -436,7 +424,7 @@ class AdminPage {
 
   /** @param {string} slug */
   async resetPIN(slug) {
-    if (!confirm(t('admin.pinResetAsk', { slug }))) {
+    if (!(await ask(t('admin.pinResetAsk', { slug }), t('admin.pinReset')))) {
       return;
     }
     try {
@@ -499,26 +487,19 @@ class AdminPage {
 
   /** @param {HTMLInputElement} input */
   async copy(input) {
-    try {
-      await navigator.clipboard.writeText(input.value);
+    if (await copyText(input.value)) {
       this.toast(t('admin.copied'));
-    } catch {
-      // No clipboard (http, an old browser): select it for the operator.
-      input.focus();
-      input.select();
-      this.toast(t('admin.copyFailed'));
+      return;
     }
+    // No clipboard at all: select it for the operator.
+    input.focus();
+    input.select();
+    this.toast(t('admin.copyFailed'));
   }
 
   /** @param {string} msg */
   toast(msg) {
-    const e = el('toast', HTMLParagraphElement);
-    e.textContent = msg;
-    e.hidden = false;
-    clearTimeout(this.toastTimer);
-    this.toastTimer = setTimeout(() => {
-      e.hidden = true;
-    }, 5000);
+    this.toaster.show(msg, 'ok');
   }
 
   render() {

@@ -6,14 +6,16 @@
 // open it too, with the studio's credentials.
 
 import { Room } from './room.js';
-import { Api, ApiError, loadStudio, loadTutorToken } from './tutor-api.js';
+import { formatSlot as formatWhen, sitePath as localPath } from './studio-logic.js';
+import { Api, ApiError, loadStudioCredentials, loadTutorToken } from './tutor-api.js';
 import {
-  absoluteURL, addNote, clock, cleanText, crowdText, formatWhen, formatWon, localPath, pickCredential,
-  pollDelay, quickTips, sessionParams, ticksOf, tr,
+  absoluteURL, addNote, cleanText, crowdText, pickCredential, pollDelay, quickTips, sessionParams, ticksOf, tr, watchToken,
 } from './tutor-logic.js';
-import { Notice, busy, byId, confirmed, copyField, currentLang, h, setupTexts, t } from './tutor-ui.js';
+import {
+  ask, busy, byId, copyField, currentLang, fatalOf, h, merchantLinks, notice as newNotice, setText, setupTexts, t, wireTick,
+} from './tutor-ui.js';
 import { Keeper, SignalError, backoff } from './whip.js';
-import { fromHello, reduce } from './watch-state.js';
+import { formatDuration as clock, formatWon, fromHello, reduce } from './watch-state.js';
 
 /** Bounds of the wait between failed video attempts. */
 const retryBaseMs = 1000;
@@ -25,7 +27,7 @@ const retryMaxMs = 10000;
  */
 
 function main() {
-  const notice = new Notice(byId('notice', HTMLElement));
+  const notice = newNotice(byId('notice', HTMLElement));
   const stateTitle = byId('state-title', HTMLElement);
   const stateHint = byId('state-hint', HTMLElement);
   const channelName = byId('channel-name', HTMLElement);
@@ -58,7 +60,7 @@ function main() {
   const sentEl = byId('sent', HTMLOListElement);
 
   const params = sessionParams(location.search);
-  const cred = params ? pickCredential(loadTutorToken(), loadStudio(), params.slug) : null;
+  const cred = params ? pickCredential(loadTutorToken(), loadStudioCredentials(), params.slug) : null;
 
   /** @type {Session | null} */
   let session = null;
@@ -77,13 +79,18 @@ function main() {
   let pollTimer;
   /** The last error shown in the state box instead of the session, if any: [title, hint]. @type {[string, string] | null} */
   let fatal = null;
+  /**
+   * Counts the changes made here (ticks, crowd, cancel), as they are sent and
+   * as they are answered: a GET of the session sent before one of them
+   * answered is out of date and is dropped, so that a poll never flips a
+   * checkbox or a pace button back (studio-practice.js Practice.gen).
+   */
+  let gen = 0;
 
   setupTexts(renderAll);
 
   if (cred?.role === 'merchant' && params) {
-    back.href = `/studio?c=${encodeURIComponent(params.slug)}`;
-    back.setAttribute('data-text', 'tutor.backStudio');
-    back.textContent = t('tutor.backStudio');
+    merchantLinks(params.slug, [[back, 'tutor.backStudio']]);
   }
 
   // Quick tips: one tap, as the merchant needs them now.
@@ -94,8 +101,8 @@ function main() {
     quickBox.append(b);
   }
 
+  fatal = fatalOf({ params, cred });
   if (!params || !cred) {
-    fatal = params ? ['coach.noCreds', 'coach.noCredsHint'] : ['coach.badLink', 'coach.badLinkHint'];
     renderState();
     return;
   }
@@ -105,8 +112,9 @@ function main() {
 
   /** @param {unknown} err */
   function failed(err) {
-    if (err instanceof ApiError && (err.status === 401 || err.status === 403 || err.status === 404) && !session) {
-      fatal = err.status === 404 ? ['coach.badLink', 'coach.badLinkHint'] : ['coach.noCreds', 'coach.noCredsHint'];
+    const f = session ? null : fatalOf({ err });
+    if (f) {
+      fatal = f;
       renderState();
       return;
     }
@@ -115,8 +123,16 @@ function main() {
 
   async function refresh() {
     clearTimeout(pollTimer);
+    const asked = gen;
     try {
-      session = await api.session(id);
+      const s = await api.session(id);
+      if (asked !== gen) {
+        // A change made here was sent or answered meanwhile: this answer
+        // may predate it. Ask again shortly, not in a loop.
+        pollTimer = setTimeout(refresh, 1000);
+        return;
+      }
+      session = s;
     } catch (err) {
       failed(err);
       if (session || !(err instanceof ApiError) || err.status === 0 || err.status >= 500) {
@@ -168,13 +184,15 @@ function main() {
           showVideo('coach.reconnecting');
           keeper?.start();
         },
-      }, { token: cred?.token });
+      }, { token: watchToken(session, cred?.token ?? '') });
       showVideo('coach.connecting');
       keeper.start();
     }
     if (!room) {
-      // The credential goes as ?practice=, never ?token=, which would make this page the merchant.
-      room = new Room(slug, { query: { practice: cred?.token }, lang: currentLang() });
+      // The session's own token goes as ?practice=: it opens only this
+      // session, while it is open, and a URL may end up in a proxy's log.
+      // Never ?token=, which would make this page the merchant.
+      room = new Room(slug, { query: { practice: watchToken(session, cred?.token ?? '') }, lang: currentLang() });
       room.on('hello', (m) => {
         if (m.ok) {
           view = fromHello(m);
@@ -269,10 +287,13 @@ function main() {
     }
   }
 
-  /** @param {string} text */
+  /**
+   * @param {string} text
+   * @returns {Promise<boolean>} whether it was sent
+   */
   async function sendTip(text) {
     if (!session) {
-      return;
+      return false;
     }
     try {
       const note = await api.tip(id, text);
@@ -280,12 +301,14 @@ function main() {
         notes = addNote(notes, /** @type {any} */ (note));
       }
       renderSent();
-      notice.show(t('coach.tipSent', { text }));
+      notice.show(t('coach.tipSent', { text }), 'ok');
+      return true;
     } catch (err) {
       if (err instanceof ApiError && err.code === 'not_live') {
         refresh();
       }
       notice.error(err);
+      return false;
     }
   }
 
@@ -298,8 +321,8 @@ function main() {
 
   function renderState() {
     if (fatal) {
-      stateTitle.textContent = t(fatal[0]);
-      stateHint.textContent = t(fatal[1]);
+      setText(stateTitle, t(fatal[0]));
+      setText(stateHint, t(fatal[1]));
       stateHint.hidden = false;
       workspace.hidden = true;
       toReview.hidden = true;
@@ -311,12 +334,13 @@ function main() {
     }
     const state = String(session.state ?? '');
     const titles = { waiting: 'coach.waiting', live: 'coach.live', ended: 'coach.ended', cancelled: 'coach.cancelled' };
-    stateTitle.textContent = t(/** @type {Record<string, string>} */ (titles)[state] ?? 'coach.waiting');
+    // #state is a live region: only what changed is written (and read out).
+    setText(stateTitle, t(/** @type {Record<string, string>} */ (titles)[state] ?? 'coach.waiting'));
     stateHint.hidden = state !== 'waiting';
-    stateHint.textContent = state === 'waiting' ? t('coach.waitingHint') : '';
+    setText(stateHint, state === 'waiting' ? t('coach.waitingHint') : '');
     const title = session.title ? ` · ${session.title}` : '';
     const started = session.started_at ? ` · ${formatWhen(session.started_at, currentLang())}` : '';
-    channelName.textContent = `${session.channel ?? slug}${title}${started}`;
+    setText(channelName, `${session.channel ?? slug}${title}${started}`);
     const review = localPath(session.review_url) || `/review?c=${encodeURIComponent(slug)}&s=${id}`;
     toReview.href = review;
     toReview.hidden = state !== 'ended';
@@ -340,7 +364,7 @@ function main() {
     tickGreeted.checked = ticks.greeted;
     tickPrice.checked = ticks.price_stated;
     const crowd = session?.crowd ?? null;
-    crowdState.textContent = crowdText(crowd, currentLang());
+    setText(crowdState, crowdText(crowd, currentLang()));
     for (const b of paceButtons) {
       b.disabled = !live;
       b.setAttribute('aria-pressed', String(!!crowd && crowd.pace === b.dataset.pace));
@@ -403,8 +427,9 @@ function main() {
       return;
     }
     busy(button, async () => {
-      await sendTip(text);
-      tipText.value = '';
+      if (await sendTip(text)) {
+        tipText.value = '';
+      }
     });
   });
 
@@ -424,7 +449,7 @@ function main() {
         }
         noteText.value = '';
         renderSent();
-        notice.show(t('coach.noteSaved'));
+        notice.show(t('coach.noteSaved'), 'ok');
       } catch (err) {
         notice.error(err);
       }
@@ -432,54 +457,55 @@ function main() {
   });
 
   for (const [box, key] of /** @type {Array<[HTMLInputElement, string]>} */ ([[tickGreeted, 'greeted'], [tickPrice, 'price_stated']])) {
-    box.addEventListener('change', async () => {
-      const want = box.checked;
-      box.disabled = true;
-      try {
-        session = await api.ticks(id, { [key]: want });
-      } catch (err) {
-        box.checked = !want;
-        notice.error(err);
-      } finally {
-        box.disabled = false;
-        renderControls();
-      }
-    });
+    wireTick(box, key, (ticks) => {
+      gen++; // a poll answering while this is sent would show the tick as it was
+      return api.ticks(id, ticks);
+    }, (s) => {
+      gen++;
+      session = s;
+      renderControls();
+    }, notice);
   }
 
+  // The buttons are drawn after busy() gave them back: drawn inside the
+  // work, busy's end would turn on a button renderControls turned off.
   for (const b of paceButtons) {
     b.addEventListener('click', () => busy(b, async () => {
       try {
+        gen++;
         const crowd = await api.crowd(id, String(b.dataset.pace));
         if (session) {
+          gen++;
           session = { ...session, crowd };
         }
       } catch (err) {
         notice.error(err);
       }
-      renderControls();
-    }));
+    }).then(renderControls));
   }
 
   crowdStop.addEventListener('click', () => busy(crowdStop, async () => {
     try {
+      gen++;
       await api.stopCrowd(id);
       if (session) {
+        gen++;
         session = { ...session, crowd: null };
       }
     } catch (err) {
       notice.error(err);
     }
-    renderControls();
-  }));
+  }).then(renderControls));
 
-  cancel.addEventListener('click', () => {
-    if (!confirmed(t('coach.cancelConfirm'))) {
+  cancel.addEventListener('click', async () => {
+    if (!(await ask(t('coach.cancelConfirm'), t('coach.cancel'), { danger: true }))) {
       return;
     }
     busy(cancel, async () => {
       try {
-        session = await api.cancelSession(id);
+        const s = await api.cancelSession(id);
+        gen++;
+        session = s;
         renderAll();
         stopLive();
       } catch (err) {

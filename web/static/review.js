@@ -4,9 +4,11 @@
 // checklist in plain words, the score, and the numbers. The tutor can still
 // tick what only a person can judge; the score follows.
 
-import { Api, ApiError, loadStudio, loadTutorToken } from './tutor-api.js';
-import { clock, describeItem, formatSeconds, formatWhen, localPath, pickCredential, sessionParams, ticksOf, timelineMarks } from './tutor-logic.js';
-import { Notice, byId, currentLang, h, setupTexts, t } from './tutor-ui.js';
+import { formatSlot as formatWhen, sitePath as localPath } from './studio-logic.js';
+import { Api, loadStudioCredentials, loadTutorToken } from './tutor-api.js';
+import { describeItem, formatSeconds, pickCredential, pollDelay, sessionParams, ticksOf, timelineMarks } from './tutor-logic.js';
+import { byId, currentLang, fatalOf, h, merchantLinks, notice as newNotice, setupTexts, t, wireTick } from './tutor-ui.js';
+import { formatDuration as clock } from './watch-state.js';
 
 /** @type {ReadonlyArray<[string, string]>} */
 const statKeys = [
@@ -15,7 +17,7 @@ const statKeys = [
 ];
 
 function main() {
-  const notice = new Notice(byId('notice', HTMLElement));
+  const notice = newNotice(byId('notice', HTMLElement));
   const headTitle = byId('head-title', HTMLElement);
   const headHint = byId('head-hint', HTMLElement);
   const headMeta = byId('head-meta', HTMLElement);
@@ -32,27 +34,23 @@ function main() {
   const back = byId('back', HTMLAnchorElement);
 
   const params = sessionParams(location.search);
-  const cred = params ? pickCredential(loadTutorToken(), loadStudio(), params.slug) : null;
+  const cred = params ? pickCredential(loadTutorToken(), loadStudioCredentials(), params.slug) : null;
   /** @type {Record<string, any> | null} */
   let review = null;
   /** @type {[string, string] | null} */
   let fatal = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let pollTimer;
 
   setupTexts(render);
 
   if (cred?.role === 'merchant' && params) {
     // The owner's progress is in the studio; the tutor's on the dashboard.
-    const studio = `/studio?c=${encodeURIComponent(params.slug)}`;
-    back.href = studio;
-    back.setAttribute('data-text', 'tutor.backStudio');
-    back.textContent = t('tutor.backStudio');
-    progress.href = studio;
-    progress.setAttribute('data-text', 'tutor.progressStudio');
-    progress.textContent = t('tutor.progressStudio');
+    merchantLinks(params.slug, [[back, 'tutor.backStudio'], [progress, 'tutor.progressStudio']]);
   }
 
+  fatal = fatalOf({ params, cred });
   if (!params || !cred) {
-    fatal = params ? ['coach.noCreds', 'coach.noCredsHint'] : ['coach.badLink', 'coach.badLinkHint'];
     render();
     return;
   }
@@ -60,16 +58,25 @@ function main() {
   const api = new Api(cred.token, currentLang);
 
   async function load() {
+    clearTimeout(pollTimer);
     try {
       review = await api.review(id);
     } catch (err) {
-      if (!review && err instanceof ApiError && [401, 403, 404].includes(err.status)) {
-        fatal = err.status === 404 ? ['coach.badLink', 'coach.badLinkHint'] : ['coach.noCreds', 'coach.noCredsHint'];
+      const f = review ? null : fatalOf({ err });
+      if (f) {
+        fatal = f;
       } else {
         notice.error(err);
       }
     }
     render();
+    // A practice not ended yet: look again until it has (its recording,
+    // score and checklist come then), as the coaching page does.
+    const state = fatal ? '' : String(review?.session?.state ?? (review ? '' : 'live'));
+    const wait = pollDelay(state);
+    if (wait > 0) {
+      pollTimer = setTimeout(load, wait);
+    }
   }
 
   /** @param {number} at seconds */
@@ -93,6 +100,8 @@ function main() {
     if (!review) {
       return;
     }
+    // Drawn again on every poll: the focused control (by id) keeps the focus.
+    const focusedID = document.activeElement?.id ?? '';
     const lang = currentLang();
     const session = review.session ?? {};
     const ticks = ticksOf(session);
@@ -131,7 +140,7 @@ function main() {
       const kind = t(m.note.kind === 'tip' ? 'coach.kindTip' : 'coach.kindNote');
       const time = m.note.offset_s === null || m.note.offset_s === undefined ? t('review.beforeStart') : clock(m.at);
       const b = h('button', {
-        type: 'button', class: 'note-btn', 'aria-label': t('review.seekLabel', { time, kind, text: String(m.note.text ?? '') }),
+        type: 'button', class: 'note-btn', id: `note-${m.note.id}`, 'aria-label': t('review.seekLabel', { time, kind, text: String(m.note.text ?? '') }),
       },
       h('span', { class: 'time' }, time),
       h('span', { class: `tag ${m.note.kind === 'tip' ? 'tag-tip' : 'tag-note'}` }, kind),
@@ -156,17 +165,7 @@ function main() {
       if (d.tickable && cred?.role === 'tutor') {
         const box = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', id: `tick-${item.key}` }));
         box.checked = !!ticks[item.key];
-        box.addEventListener('change', async () => {
-          box.disabled = true;
-          try {
-            await api.ticks(id, { [item.key]: box.checked });
-            await load();
-          } catch (err) {
-            box.checked = !box.checked;
-            box.disabled = false;
-            notice.error(err);
-          }
-        });
+        wireTick(box, item.key, (tk) => api.ticks(id, tk), () => load(), notice);
         const label = h('label', { class: 'check', for: `tick-${item.key}` }, box, ' ', t('review.tick'));
         box.setAttribute('aria-label', t('review.tickLabel', { item: d.title }));
         li.append(label);
@@ -178,6 +177,9 @@ function main() {
     statsEl.replaceChildren(...statKeys.flatMap(([key, label]) => [
       h('div', { class: 'stat' }, h('dt', {}, t(label)), h('dd', {}, String(Number(stats[key]) || 0))),
     ]));
+    if (focusedID && document.activeElement?.id !== focusedID) {
+      document.getElementById(focusedID)?.focus();
+    }
   }
 
   load();

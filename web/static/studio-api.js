@@ -77,6 +77,7 @@ export class StudioApi {
    * @param {() => string} lang the merchant's language, for error messages
    */
   constructor(slug, token, lang) {
+    this.slug = slug;
     this.base = `/api/channels/${encodeURIComponent(slug)}`;
     this.token = token;
     this.lang = lang;
@@ -191,15 +192,8 @@ export class StudioApi {
    * The channel's open practice session, or null when none is open (404).
    * @returns {Promise<any>} the session document, or null
    */
-  async practice() {
-    try {
-      return await this.call('GET', '/practice');
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404) {
-        return null;
-      }
-      throw err;
-    }
+  practice() {
+    return openPractice(this, this.slug);
   }
 
   /**
@@ -208,7 +202,7 @@ export class StudioApi {
    * @returns {Promise<any>} the session
    */
   startPractice() {
-    return this.call('POST', '/practice', { json: {} });
+    return startPractice(this, this.slug);
   }
 
   /**
@@ -217,7 +211,7 @@ export class StudioApi {
    * @returns {Promise<any>} the session, cancelled
    */
   cancelPractice(id) {
-    return request('DELETE', `/api/practice/${encodeURIComponent(id)}`, { token: this.token, lang: this.lang() });
+    return cancelPractice(this, id);
   }
 
   /**
@@ -229,6 +223,70 @@ export class StudioApi {
     const r = await this.call('GET', `/orders?broadcast=${encodeURIComponent(broadcastID)}&limit=200`);
     return Array.isArray(r?.orders) ? r.orders : [];
   }
+}
+
+// ---- Practice sessions (docs/api.md), for the studio and the tutor's pages ----
+
+/** @typedef {{token: string, lang: () => string}} Auth a credential and the language of the error messages */
+
+/**
+ * A channel's open practice session, or null when none is open (404).
+ * @param {Auth} auth
+ * @param {string} slug
+ * @returns {Promise<any>} the session document, or null
+ */
+export async function openPractice(auth, slug) {
+  try {
+    return await request('GET', `/api/channels/${encodeURIComponent(slug)}/practice`, { token: auth.token, lang: auth.lang() });
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) {
+      return null;
+    }
+    throw err;
+  }
+}
+
+/**
+ * Opens a practice session on a channel (or answers the one already open):
+ * its next broadcast is the practice one.
+ * @param {Auth} auth
+ * @param {string} slug
+ * @returns {Promise<any>} the session
+ */
+export function startPractice(auth, slug) {
+  return request('POST', `/api/channels/${encodeURIComponent(slug)}/practice`, { token: auth.token, lang: auth.lang(), json: {} });
+}
+
+/**
+ * Cancels a practice session that has not gone live.
+ * @param {Auth} auth
+ * @param {number} id
+ * @returns {Promise<any>} the session, cancelled
+ */
+export function cancelPractice(auth, id) {
+  return request('DELETE', `/api/practice/${encodeURIComponent(id)}`, { token: auth.token, lang: auth.lang() });
+}
+
+// ---- The studio's saved credentials ----
+
+/** localStorage key of the studio's credentials, {slug, token}. */
+export const studioCredentialsKey = 'dangol.studio';
+
+/**
+ * The studio's saved credentials, or null when there are none (or storage
+ * is off, or what is kept is garbled).
+ * @returns {{slug: string, token: string} | null}
+ */
+export function loadStudioCredentials() {
+  try {
+    const v = JSON.parse(localStorage.getItem(studioCredentialsKey) ?? 'null');
+    if (v && typeof v.slug === 'string' && typeof v.token === 'string' && v.slug && v.token) {
+      return { slug: v.slug, token: v.token };
+    }
+  } catch {
+    // Storage off or garbled: as if nothing was saved.
+  }
+  return null;
 }
 
 /**

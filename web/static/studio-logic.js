@@ -309,17 +309,28 @@ const errorKeys = /** @type {Record<string, string>} */ ({
 /**
  * What to show for an error of the room or the API: the studio's own text
  * for the codes it knows (key), else the server's message (already in the
- * merchant's language), else a general text.
- * @param {{code?: string, message?: string} | null | undefined} err
+ * merchant's language), else a general text. Another page gives its own
+ * words: its codes in place of the studio's, the text of a 401 without a
+ * code it knows, and whether a failure of the server (5xx) with no message
+ * says so rather than the general text.
+ * @param {{code?: string, message?: string, status?: number} | null | undefined} err
+ * @param {{codes?: Record<string, string>, unauthorized?: string, server?: boolean}} [own]
  * @returns {{key: string} | {text: string}}
  */
-export function errorText(err) {
+export function errorText(err, own) {
   const code = err?.code ?? '';
-  if (errorKeys[code]) {
-    return { key: errorKeys[code] };
+  const keys = own?.codes ?? errorKeys;
+  if (keys[code]) {
+    return { key: keys[code] };
+  }
+  if (own?.unauthorized && err?.status === 401) {
+    return { key: own.unauthorized };
   }
   if (err?.message && code) {
     return { text: err.message };
+  }
+  if (own?.server && typeof err?.status === 'number' && err.status >= 500) {
+    return { key: 'error.server' };
   }
   return { key: 'error.generic' };
 }
@@ -349,12 +360,13 @@ export function kstParts(ms) {
 /**
  * A scheduled broadcast's time as the merchant reads it, in Korean time:
  * "11월 24일 (화) 오후 5:00", in English "Tue, Nov 24, 5:00 PM".
- * @param {string} iso
+ * The tutor's pages use it for every moment they show.
+ * @param {string | null | undefined} iso
  * @param {'ko' | 'en'} [lang]
- * @returns {string} '' for a time that is not one
+ * @returns {string} '' for a time that is not one (or none)
  */
 export function formatSlot(iso, lang = 'ko') {
-  const ms = Date.parse(iso);
+  const ms = Date.parse(String(iso ?? ''));
   if (Number.isNaN(ms)) {
     return '';
   }

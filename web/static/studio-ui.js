@@ -44,11 +44,23 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** The message strip under the top bar, for what went wrong or right. */
+/**
+ * The message strip under the top bar, for what went wrong or right. The
+ * tutor and admin pages use it too, with their own words for errors and
+ * their own times.
+ */
 export class Toast {
-  /** @param {HTMLElement} el */
-  constructor(el) {
+  /**
+   * @param {HTMLElement} el
+   * @param {{words?: Parameters<typeof errorText>[1], okMs?: number, errorMs?: number}} [opts]
+   *   words: the page's own words for errors (errorText); okMs, errorMs:
+   *   how long a message stays, 0 keeps it
+   */
+  constructor(el, opts = {}) {
     this.el = el;
+    this.words = opts.words;
+    this.okMs = opts.okMs ?? 3000;
+    this.errorMs = opts.errorMs ?? 7000;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.timer = undefined;
     // A tap puts it away early.
@@ -58,17 +70,33 @@ export class Toast {
   }
 
   /**
-   * @param {string} text
+   * @param {string} text '' hides it
    * @param {'error' | 'ok'} [kind]
+   * @param {number} [ms] how long it stays, 0 keeps it; the kind's time when left out
    */
-  show(text, kind = 'error') {
+  show(text, kind = 'error', ms) {
     this.el.textContent = text;
     this.el.classList.toggle('ok', kind === 'ok');
-    this.el.hidden = false;
+    this.el.classList.toggle('bad', kind === 'error');
+    this.el.hidden = !text;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.el.hidden = true;
-    }, kind === 'ok' ? 3000 : 7000);
+    const wait = ms ?? (kind === 'ok' ? this.okMs : this.errorMs);
+    if (text && wait > 0) {
+      this.timer = setTimeout(() => {
+        this.el.hidden = true;
+      }, wait);
+    }
+  }
+
+  /**
+   * What to say about an error of the room or the API, in words.
+   * @param {unknown} err
+   * @returns {string}
+   */
+  message(err) {
+    const e = /** @type {{code?: string, message?: string, status?: number}} */ (err);
+    const r = errorText(err && typeof err === 'object' ? e : null, this.words);
+    return 'key' in r ? t(r.key) : r.text;
   }
 
   /**
@@ -77,9 +105,7 @@ export class Toast {
    */
   error(err) {
     console.warn('studio:', err);
-    const e = /** @type {{code?: string, message?: string}} */ (err);
-    const r = errorText(err && typeof err === 'object' ? e : null);
-    this.show('key' in r ? t(r.key) : r.text);
+    this.show(this.message(err));
   }
 }
 

@@ -5,7 +5,7 @@
 
 import { lang, onLangChange, setupLang, t } from './i18n.js';
 import { Room, RoomError } from './room.js';
-import { StudioApi, login } from './studio-api.js';
+import { StudioApi, loadStudioCredentials, login, studioCredentialsKey as credentialsKey } from './studio-api.js';
 import { Chat } from './studio-chat.js';
 import { Coupons } from './studio-coupons.js';
 import { DarkDetector, meanLuma, sampleEveryMs, sampleHeight, sampleWidth } from './studio-dark.js';
@@ -18,7 +18,6 @@ import { StallProfile } from './studio-stall.js';
 import { Bell, Tabs, Toast } from './studio-ui.js';
 import { Keeper, SignalError, backoff } from './whip.js';
 
-const credentialsKey = 'dangol.studio';
 /** How often the connection quality is measured while live. */
 const qualityEveryMs = 2000;
 /**
@@ -77,15 +76,7 @@ function credentials() {
   const slug = new URLSearchParams(location.search).get('c') ?? '';
   const token = new URLSearchParams(location.hash.slice(1)).get('t') ?? '';
   /** @type {Credentials | null} */
-  let saved = null;
-  try {
-    const v = JSON.parse(localStorage.getItem(credentialsKey) ?? 'null');
-    if (v && typeof v.slug === 'string' && typeof v.token === 'string' && v.slug && v.token) {
-      saved = { slug: v.slug, token: v.token };
-    }
-  } catch {
-    // Storage off or garbled: as if nothing was saved.
-  }
+  const saved = loadStudioCredentials();
 
   /** @type {Credentials | null} */
   let creds = null;

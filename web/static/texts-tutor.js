@@ -195,7 +195,7 @@ export const tutorTexts = {
     'check.questionsNone': '손님 질문이 없었어요',
     'check.orders': '주문 {total}건 중 {done}건을 {limit} 안에 받았어요 (보통 {seconds})',
     'check.ordersNone': '들어온 주문이 없었어요',
-    'check.quality': '화질 {kbps}kbps · 끊김 {reconnects}번 · 멈춤 {frozen}',
+    'check.quality': '화질 {kbps}kbps · 끊김 {reconnects}번 · 멈춤 {frozen} · 화면이 어두웠던 시간 {dark}',
     'check.qualityNone': '영상 정보가 없어요',
 
     'time.seconds': '{s}초',
@@ -391,7 +391,7 @@ export const tutorTexts = {
     'check.questionsNone': 'No customer asked a question',
     'check.orders': 'Took {done} of {total} orders within {limit} (typically {seconds})',
     'check.ordersNone': 'No orders came in',
-    'check.quality': '{kbps} kbps · {reconnects} reconnects · {frozen} frozen',
+    'check.quality': '{kbps} kbps · {reconnects} reconnects · {frozen} frozen · picture too dark for {dark}',
     'check.qualityNone': 'No video information',
 
     'time.seconds': '{s} s',

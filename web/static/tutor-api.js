@@ -3,14 +3,14 @@
 // sessions, Schedule, Broadcasts), and where the credentials are kept.
 
 // One request function for every page: the studio's, which these pages share.
-import { ApiError, request } from './studio-api.js';
+// The practice session calls and the studio's saved credentials are the
+// studio's too.
+import { ApiError, cancelPractice, loadStudioCredentials, openPractice, request, startPractice } from './studio-api.js';
 
-export { ApiError, request };
+export { ApiError, loadStudioCredentials, request };
 
 /** localStorage key of the tutor's token (the dashboard's login). */
 export const tutorTokenKey = 'dangol.tutor';
-/** localStorage key studio.js keeps the merchant's {slug, token} under. */
-export const studioKey = 'dangol.studio';
 
 /** The API with one credential: a tutor's token or a merchant's. */
 export class Api {
@@ -88,15 +88,8 @@ export class Api {
    * The open session, or null when none is open.
    * @param {string} slug
    */
-  async openPractice(slug) {
-    try {
-      return await this.call('GET', `${channel(slug)}/practice`);
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404 && err.code === 'not_found') {
-        return null;
-      }
-      throw err;
-    }
+  openPractice(slug) {
+    return openPractice(this, slug);
   }
 
   /**
@@ -104,7 +97,7 @@ export class Api {
    * @param {string} slug
    */
   startPractice(slug) {
-    return this.call('POST', `${channel(slug)}/practice`);
+    return startPractice(this, slug);
   }
 
   // ---- Practice session ----
@@ -116,7 +109,7 @@ export class Api {
 
   /** @param {number} id */
   cancelSession(id) {
-    return this.call('DELETE', practice(id));
+    return cancelPractice(this, id);
   }
 
   /**
@@ -141,10 +134,6 @@ export class Api {
    */
   async notes(id) {
     const r = await this.call('GET', `${practice(id)}/notes`);
-    // The contract shows the note, not the list's wrapper: take either.
-    if (Array.isArray(r)) {
-      return r;
-    }
     return Array.isArray(r?.notes) ? r.notes : [];
   }
 
@@ -203,14 +192,5 @@ export function saveTutorToken(token) {
     }
   } catch {
     // Storage off (private mode): logged in for this visit only.
-  }
-}
-
-/** @returns {unknown} what studio.js stored, parsed, or null */
-export function loadStudio() {
-  try {
-    return JSON.parse(localStorage.getItem(studioKey) ?? 'null');
-  } catch {
-    return null;
   }
 }

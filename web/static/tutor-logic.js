@@ -4,13 +4,14 @@
 // review's timeline, the score bars. Nothing here touches the page, so
 // node tests it (testdata/tutor.test.js).
 
+import { formatSlot } from './studio-logic.js';
 import { tutorTexts } from './texts-tutor.js';
 
 /**
  * @typedef {'ko' | 'en'} Lang
  * @typedef {{key: string, status: string, seconds?: number | null, limit_s?: number | null,
  *   done?: number | null, total?: number | null, tick?: boolean, kbps?: number | null,
- *   reconnects?: number | null, frozen_s?: number | null}} ChecklistItem
+ *   reconnects?: number | null, frozen_s?: number | null, dark_s?: number | null}} ChecklistItem
  * @typedef {{id: number, kind: string, text: string, at: string, offset_s: number | null}} Note
  * @typedef {{id: number, title?: string, state: string, started_at?: string | null,
  *   ended_at?: string | null, duration_s?: number | null, score: number | null}} HistorySession
@@ -74,23 +75,41 @@ export function sessionParams(search) {
 }
 
 /**
- * Which credential the coaching and review pages use: the tutor's token
- * when this device has one, else the merchant's studio credentials when
- * they are for this channel (studio.js keeps them as {slug, token}).
+ * Which credential the coaching and review pages use: the merchant's studio
+ * credentials when they are for this channel (studio.js keeps them as
+ * {slug, token}), else the tutor's token when this device has one. The
+ * studio's come first: a tutor token left on a merchant's phone (the tutor
+ * logged in there once) must not act for the tutor on this shop, nor open
+ * the tutor's other shops, while the owner is the one using the phone.
  * @param {string | null} tutorToken
- * @param {unknown} studio the parsed value studio.js stored, or null
+ * @param {unknown} studio the studio's saved credentials, or null
  * @param {string} slug
  * @returns {{token: string, role: 'tutor' | 'merchant'} | null}
  */
 export function pickCredential(tutorToken, studio, slug) {
-  if (tutorToken) {
-    return { token: tutorToken, role: 'tutor' };
-  }
   const s = /** @type {any} */ (studio);
   if (s && typeof s.slug === 'string' && typeof s.token === 'string' && s.token && s.slug === slug) {
     return { token: s.token, role: 'merchant' };
   }
+  if (tutorToken) {
+    return { token: tutorToken, role: 'tutor' };
+  }
   return null;
+}
+
+/**
+ * The credential the coaching page watches the practice with (the live
+ * room's ?practice= and WHEP's Authorization): the session's own token,
+ * which opens only this session and only while it is open, so that the
+ * long-lived tutor or studio token never goes into a URL a proxy may log.
+ * The page's credential only when the session has none.
+ * @param {{token?: unknown} | null | undefined} session
+ * @param {string} fallback the page's credential
+ * @returns {string}
+ */
+export function watchToken(session, fallback) {
+  const t = session?.token;
+  return typeof t === 'string' && t ? t : fallback;
 }
 
 /**
@@ -105,19 +124,6 @@ export function absoluteURL(path, origin) {
     return '';
   }
   return origin.replace(/\/+$/, '') + path;
-}
-
-/**
- * The same-origin path of a URL the API gave, or '' when it is not one
- * (so a page never links elsewhere, whatever the data says).
- * @param {unknown} url
- * @returns {string}
- */
-export function localPath(url) {
-  if (typeof url !== 'string' || !url.startsWith('/') || url.startsWith('//') || url.startsWith('/\\')) {
-    return '';
-  }
-  return url;
 }
 
 // ---- Times and numbers ----
@@ -145,54 +151,6 @@ export function formatSeconds(seconds, lang) {
   const m = Math.floor(total / 60);
   const s = total % 60;
   return s === 0 ? tr(lang, 'time.minutes', { m }) : tr(lang, 'time.minutesSeconds', { m, s });
-}
-
-/**
- * A place in a video: m:ss or h:mm:ss.
- * @param {number} s
- */
-export function clock(s) {
-  s = Math.max(0, Math.floor(Number(s) || 0));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = String(s % 60).padStart(2, '0');
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
-}
-
-/** Korea's offset from UTC (no summer time): the markets' clock, whatever the device's. */
-const kstOffsetMs = 9 * 3600_000;
-const weekdaysKo = ['일', '월', '화', '수', '목', '금', '토'];
-const weekdaysEn = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const monthsEn = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/**
- * A moment in Korean time: "3월 7일 (토) 오전 10:00", "Sat, Mar 7, 10:00 AM".
- * @param {string | null | undefined} iso
- * @param {Lang} lang
- * @returns {string} '' for a time that is not one
- */
-export function formatWhen(iso, lang) {
-  const ms = Date.parse(String(iso ?? ''));
-  if (Number.isNaN(ms)) {
-    return '';
-  }
-  const d = new Date(ms + kstOffsetMs);
-  const h = d.getUTCHours();
-  const time = `${h % 12 || 12}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
-  if (lang === 'en') {
-    return `${weekdaysEn[d.getUTCDay()]}, ${monthsEn[d.getUTCMonth()]} ${d.getUTCDate()}, ${time} ${h < 12 ? 'AM' : 'PM'}`;
-  }
-  return `${d.getUTCMonth() + 1}월 ${d.getUTCDate()}일 (${weekdaysKo[d.getUTCDay()]}) ${h < 12 ? '오전' : '오후'} ${time}`;
-}
-
-/**
- * Won as people write it: "5,000원", "₩5,000".
- * @param {number} won
- * @param {Lang} lang
- */
-export function formatWon(won, lang) {
-  const n = Math.round(Number(won) || 0).toLocaleString('en-US');
-  return lang === 'en' ? `₩${n}` : `${n}원`;
 }
 
 // ---- Channels and sessions ----
@@ -250,7 +208,7 @@ export function scoreBars(sessions, lang, keep = 12) {
     .reverse();
   return scored.map((s) => {
     const score = Math.max(0, Math.min(100, Math.round(/** @type {number} */ (s.score))));
-    const when = formatWhen(s.started_at ?? s.ended_at, lang) || `#${s.id}`;
+    const when = formatSlot(s.started_at ?? s.ended_at, lang) || `#${s.id}`;
     return { id: s.id, score, height: Math.max(4, score), label: tr(lang, 'tutor.scoreBar', { when, score }) };
   });
 }
@@ -340,7 +298,7 @@ export function describeItem(item, lang, ticks = {}) {
       } else {
         detail = tr(lang, 'check.quality', {
           kbps: Math.round(/** @type {number} */ (item.kbps)), reconnects: num(item.reconnects) ?? 0,
-          frozen: formatSeconds(num(item.frozen_s) ?? 0, lang),
+          frozen: formatSeconds(num(item.frozen_s) ?? 0, lang), dark: formatSeconds(num(item.dark_s) ?? 0, lang),
         });
       }
       break;

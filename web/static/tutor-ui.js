@@ -1,13 +1,16 @@
 // @ts-check
 // Pieces the three tutor pages share: their texts, building elements, the
-// message line, copy buttons and what to say about a failed request.
+// message line, copy buttons, what to say about a failed request, and what
+// the coaching and review pages do alike.
 
 import { lang, langs, onLangChange, setupLang, t, texts } from './i18n.js';
+import { errorText } from './studio-logic.js';
 import { tutorTexts } from './texts-tutor.js';
-// The element helpers and the busy button are the studio's: one of each for every page.
-import { busy, byId, h } from './studio-ui.js';
+// The element helpers, the busy button, the message line and the yes/no
+// question are the studio's: one of each for every page.
+import { Toast, ask, busy, byId, h } from './studio-ui.js';
 
-export { busy, byId, h };
+export { Toast, ask, busy, byId, h };
 
 // i18n.js does not import texts-tutor.js, so its t() learns the tutor
 // texts here, before anything is shown.
@@ -59,16 +62,24 @@ export function currentLang() {
   return lang();
 }
 
-/** @type {Record<string, string>} */
-const errorKeys = {
-  network: 'error.network',
+/**
+ * The tutor pages' words for errors (studio-logic.js errorText): their own
+ * texts for the codes they know and for a refused credential, the server's
+ * message else, and a server failure said as one.
+ */
+export const tutorWords = Object.freeze({
+  codes: Object.freeze({
+    network: 'error.network',
+    unauthorized: 'tutor.errUnauthorized',
+    forbidden: 'tutor.errForbidden',
+    live: 'tutor.errLive',
+    not_live: 'tutor.errNotLive',
+    exists: 'tutor.errExists',
+    internal: 'error.server',
+  }),
   unauthorized: 'tutor.errUnauthorized',
-  forbidden: 'tutor.errForbidden',
-  live: 'tutor.errLive',
-  not_live: 'tutor.errNotLive',
-  exists: 'tutor.errExists',
-  internal: 'error.server',
-};
+  server: true,
+});
 
 /**
  * What to say about a failed request: the page's own words for the codes it
@@ -77,57 +88,32 @@ const errorKeys = {
  * @returns {string}
  */
 export function errorMessage(err) {
-  const e = /** @type {{code?: string, message?: string, status?: number}} */ (err ?? {});
-  const code = e.code ?? '';
-  if (errorKeys[code]) {
-    return t(errorKeys[code]);
-  }
-  if (e.status === 401) {
-    return t('tutor.errUnauthorized');
-  }
-  if (code && e.message) {
-    return e.message;
-  }
-  if (typeof e.status === 'number' && e.status >= 500) {
-    return t('error.server');
-  }
-  return t('error.generic');
+  const r = errorText(/** @type {any} */ (err ?? null), tutorWords);
+  return 'key' in r ? t(r.key) : r.text;
 }
 
-/** A line that says what happened (role=status or alert, set in the page). */
-export class Notice {
-  /** @param {HTMLElement} el */
-  constructor(el) {
-    this.el = el;
-    /** @type {ReturnType<typeof setTimeout> | undefined} */
-    this.timer = undefined;
-  }
+/**
+ * The message line of a tutor page (#notice): news stays 6 s, an error
+ * until the next message.
+ * @param {HTMLElement} el
+ */
+export function notice(el) {
+  return new Toast(el, { words: tutorWords, okMs: 6000, errorMs: 0 });
+}
 
-  /**
-   * @param {string} text
-   * @param {{error?: boolean, ms?: number}} [opts] ms: hides after, 0 keeps it
-   */
-  show(text, opts = {}) {
-    clearTimeout(this.timer);
-    this.el.textContent = text;
-    this.el.classList.toggle('bad', !!opts.error);
-    this.el.hidden = !text;
-    const ms = opts.ms ?? 6000;
-    if (text && ms > 0) {
-      this.timer = setTimeout(() => {
-        this.el.hidden = true;
-      }, ms);
-    }
+/**
+ * Sets an element's text only when it changes: a live region (aria-live,
+ * role=status) is read out again on every write, even of the same words.
+ * @param {{textContent: string | null}} el
+ * @param {string} text
+ * @returns {boolean} whether it changed
+ */
+export function setText(el, text) {
+  if (el.textContent === text) {
+    return false;
   }
-
-  /** @param {unknown} err */
-  error(err) {
-    this.show(errorMessage(err), { error: true, ms: 0 });
-  }
-
-  clear() {
-    this.show('');
-  }
+  el.textContent = text;
+  return true;
 }
 
 /**
@@ -163,18 +149,22 @@ export async function copyText(text) {
  * selected by hand when copying fails.
  * @param {string} value
  * @param {string} whatKey text key naming the value, for the button's name
- * @param {Notice} notice says whether it was copied
+ * @param {Toast} notice says whether it was copied
+ * @param {string} [id] the button's id (the box's is id-value): a page
+ *   drawn again puts the keyboard focus back by id
  * @returns {HTMLElement}
  */
-export function copyField(value, whatKey, notice) {
-  const input = /** @type {HTMLInputElement} */ (h('input', { type: 'text', readonly: true, class: 'copy-value', spellcheck: 'false' }));
+export function copyField(value, whatKey, notice, id) {
+  const input = /** @type {HTMLInputElement} */ (h('input', {
+    type: 'text', readonly: true, class: 'copy-value', spellcheck: 'false', id: id ? `${id}-value` : undefined,
+  }));
   input.value = value;
   input.setAttribute('aria-label', t(whatKey));
-  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'secondary copy' }, t('tutor.copy')));
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'secondary copy', id }, t('tutor.copy')));
   button.setAttribute('aria-label', t('tutor.copyLabel', { what: t(whatKey) }));
   button.addEventListener('click', async () => {
     const ok = await copyText(value);
-    notice.show(ok ? t('tutor.copied') : t('tutor.copyFailed'), { error: !ok });
+    notice.show(ok ? t('tutor.copied') : t('tutor.copyFailed'), ok ? 'ok' : 'error', 6000);
     if (!ok) {
       input.focus();
       input.select();
@@ -184,13 +174,73 @@ export function copyField(value, whatKey, notice) {
   return h('div', { class: 'copy-row' }, input, button);
 }
 
+// ---- The coaching and review pages ----
+
+/** The state box's words when the page cannot show the session: [title, hint]. */
+export const fatalBadLink = /** @type {[string, string]} */ (['coach.badLink', 'coach.badLinkHint']);
+export const fatalNoCreds = /** @type {[string, string]} */ (['coach.noCreds', 'coach.noCredsHint']);
+
 /**
- * Asks yes or no with the browser's own dialog: plain, big on phones and
- * read out by screen readers.
- * @param {string} question
+ * What the coaching and review pages say instead of the session: a link
+ * without its channel and session, no credential for it on this device,
+ * or the server refusing it.
+ * @param {{params: unknown, cred: unknown} | {err: unknown}} what
+ * @returns {[string, string] | null} null: nothing fatal (an error to show in the notice, if any)
  */
-export function confirmed(question) {
-  return window.confirm(question);
+export function fatalOf(what) {
+  if ('err' in what) {
+    const status = /** @type {any} */ (what.err)?.status;
+    if (status === 404) {
+      return fatalBadLink;
+    }
+    return status === 401 || status === 403 ? fatalNoCreds : null;
+  }
+  if (!what.params) {
+    return fatalBadLink;
+  }
+  return what.cred ? null : fatalNoCreds;
+}
+
+/**
+ * Points the page's links at the studio for the owner (the tutor's go to
+ * the dashboard, as the page has them).
+ * @param {string} slug
+ * @param {Array<[HTMLAnchorElement, string]>} links each with its text key for the owner
+ */
+export function merchantLinks(slug, links) {
+  const studio = `/studio?c=${encodeURIComponent(slug)}`;
+  for (const [a, key] of links) {
+    a.href = studio;
+    a.setAttribute('data-text', key);
+    a.textContent = t(key);
+  }
+}
+
+/**
+ * Wires a tick checkbox (PUT .../ticks): off while it is sent, back as it
+ * was with the error said when it fails.
+ * @template T
+ * @param {HTMLInputElement} box
+ * @param {string} key the checklist key
+ * @param {(ticks: Record<string, boolean>) => Promise<T>} send
+ * @param {(answer: T) => unknown} done after it is saved, with the server's answer
+ * @param {Toast} notice
+ */
+export function wireTick(box, key, send, done, notice) {
+  box.addEventListener('change', async () => {
+    const want = box.checked;
+    box.disabled = true;
+    try {
+      const answer = await send({ [key]: want });
+      box.disabled = false;
+      await done(answer);
+    } catch (err) {
+      box.checked = !want;
+      notice.error(err);
+    } finally {
+      box.disabled = false;
+    }
+  });
 }
 
 export { t };

@@ -5,10 +5,12 @@
 // poster, new PIN), plus a form to create a shop for a new owner.
 
 import { Api, ApiError, loadTutorToken, saveTutorToken } from './tutor-api.js';
+import { formatSlot as formatWhen, sitePath as localPath } from './studio-logic.js';
 import {
-  absoluteURL, channelState, clock, formatWhen, hasReview, hashToken, localPath, scoreBars, sessionStateKey, validSlug,
+  absoluteURL, channelState, hasReview, hashToken, scoreBars, sessionStateKey, validSlug,
 } from './tutor-logic.js';
-import { Notice, busy, byId, confirmed, copyField, currentLang, errorMessage, h, setupTexts, t } from './tutor-ui.js';
+import { ask, busy, byId, copyField, currentLang, errorMessage, h, notice as newNotice, setupTexts, t } from './tutor-ui.js';
+import { formatDuration as clock } from './watch-state.js';
 
 /**
  * @typedef {Record<string, any>} Channel one of GET /api/tutor's channels
@@ -29,7 +31,7 @@ function takeToken() {
 }
 
 function main() {
-  const notice = new Notice(byId('notice', HTMLElement));
+  const notice = newNotice(byId('notice', HTMLElement));
   const loading = byId('loading', HTMLElement);
   const loginForm = byId('login', HTMLFormElement);
   const loginToken = byId('login-token', HTMLInputElement);
@@ -141,7 +143,26 @@ function main() {
         return;
       }
     }
-    render();
+    renderCard(slug);
+  }
+
+  /**
+   * Draws one shop's card again, in its place: the others (and the focus in
+   * them) are left alone.
+   * @param {string} slug
+   */
+  function renderCard(slug) {
+    const i = channels.findIndex((ch) => ch.slug === slug);
+    const old = list.children[i];
+    if (home.hidden || i < 0 || !old) {
+      render();
+      return;
+    }
+    const focusedID = old.contains(document.activeElement) ? document.activeElement?.id ?? '' : '';
+    old.replaceWith(channelCard(channels[i], i));
+    if (focusedID) {
+      document.getElementById(focusedID)?.focus();
+    }
   }
 
   function render() {
@@ -205,7 +226,7 @@ function main() {
           loadDetail(slug);
         }
       }
-      render();
+      renderCard(slug);
     });
 
     const card = h('li', { class: 'card shop', 'aria-labelledby': titleID },
@@ -272,7 +293,7 @@ function main() {
           h('div', { class: 'row-text' }, h('p', { class: 'strong' }, `${title} — ${score}`), h('p', { class: 'muted' }, line)));
         if (hasReview(s)) {
           li.append(h('a', {
-            class: 'button secondary', href: `/review?c=${encodeURIComponent(slug)}&s=${encodeURIComponent(s.id)}`,
+            class: 'button secondary', id: `ch-${i}-review-${s.id}`, href: `/review?c=${encodeURIComponent(slug)}&s=${encodeURIComponent(s.id)}`,
             'aria-label': t('tutor.reviewLabel', { title }),
           }, t('tutor.review')));
         }
@@ -322,14 +343,14 @@ function main() {
       try {
         const r = await api.studioLink(slug);
         secrets.set(slug, { ...secrets.get(slug), studio: absoluteURL(r?.studio_url, location.origin) });
-        render();
+        renderCard(slug);
       } catch (err) {
         failed(err);
       }
     }));
     box.append(h('p', { class: 'hint' }, t('tutor.studioLinkHint')), linkBtn);
     if (s.studio) {
-      box.append(copyField(s.studio, 'tutor.studioLinkLabel', notice));
+      box.append(copyField(s.studio, 'tutor.studioLinkLabel', notice, `ch-${i}-studio-copy`));
     }
 
     const qr = h('img', {
@@ -339,19 +360,19 @@ function main() {
     box.append(
       h('p', { class: 'strong' }, t('tutor.qr')),
       qr,
-      copyField(absoluteURL(`/c/${encodeURIComponent(slug)}`, location.origin), 'tutor.channelLinkLabel', notice),
-      h('p', {}, h('a', { class: 'button secondary', href: `/c/${encodeURIComponent(slug)}/poster`, target: '_blank', rel: 'noopener' }, t('tutor.poster'))));
+      copyField(absoluteURL(`/c/${encodeURIComponent(slug)}`, location.origin), 'tutor.channelLinkLabel', notice, `ch-${i}-channel-copy`),
+      h('p', {}, h('a', { class: 'button secondary', id: `ch-${i}-poster`, href: `/c/${encodeURIComponent(slug)}/poster`, target: '_blank', rel: 'noopener' }, t('tutor.poster'))));
 
     const pinBtn = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'secondary', id: `ch-${i}-pin` }, t('tutor.pinReset')));
-    pinBtn.addEventListener('click', () => {
-      if (!confirmed(t('tutor.pinConfirm'))) {
+    pinBtn.addEventListener('click', async () => {
+      if (!(await ask(t('tutor.pinConfirm'), t('tutor.pinReset')))) {
         return;
       }
       busy(pinBtn, async () => {
         try {
           const r = await api.resetPin(slug);
           secrets.set(slug, { ...secrets.get(slug), pin: String(r?.pin ?? '') });
-          render();
+          renderCard(slug);
         } catch (err) {
           failed(err);
         }
@@ -383,9 +404,9 @@ function main() {
     newResult.replaceChildren(
       h('p', { class: 'strong' }, t('tutor.newDone', { name: c.name || c.slug })),
       h('p', {}, t('tutor.studioLinkLabel')),
-      copyField(absoluteURL(c.studio_url, location.origin), 'tutor.studioLinkLabel', notice),
+      copyField(absoluteURL(c.studio_url, location.origin), 'tutor.studioLinkLabel', notice, 'new-studio-copy'),
       h('p', {}, t('tutor.channelLinkLabel')),
-      copyField(absoluteURL(c.channel_url || `/c/${encodeURIComponent(c.slug)}`, location.origin), 'tutor.channelLinkLabel', notice),
+      copyField(absoluteURL(c.channel_url || `/c/${encodeURIComponent(c.slug)}`, location.origin), 'tutor.channelLinkLabel', notice, 'new-channel-copy'),
       h('p', { class: 'pin' }, t('tutor.pinNew', { pin: String(c.pin ?? '') })),
       h('img', { class: 'qr', src: `/c/${encodeURIComponent(c.slug)}/qr.svg`, width: 160, height: 160, alt: t('tutor.qrAlt', { name: c.name || c.slug }) }));
   }

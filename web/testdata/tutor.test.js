@@ -7,11 +7,13 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { test } from 'node:test';
 
 import { tutorTexts } from '../static/texts-tutor.js';
+import { errorText, formatSlot as formatWhen, sitePath as localPath } from '../static/studio-logic.js';
 import {
-  absoluteURL, addNote, channelState, cleanText, clock, crowdText, describeItem, formatSeconds, formatWhen, formatWon,
-  hasReview, hashToken, localPath, pickCredential, pollDelay, quickTips,
-  scoreBars, sessionParams, sessionStateKey, statusInfo, ticksOf, timelineMarks, tr, validSlug,
+  absoluteURL, addNote, channelState, cleanText, crowdText, describeItem, formatSeconds,
+  hasReview, hashToken, pickCredential, pollDelay, quickTips,
+  scoreBars, sessionParams, sessionStateKey, statusInfo, ticksOf, timelineMarks, tr, validSlug, watchToken,
 } from '../static/tutor-logic.js';
+import { formatDuration as clock, formatWon } from '../static/watch-state.js';
 
 const dir = new URL('../', import.meta.url);
 const ownFiles = /^(tutor|coach|review)[\w-]*\.js$|^texts-tutor\.js$/;
@@ -88,12 +90,24 @@ test('page address: token, session, credentials', () => {
   assert.equal(sessionParams('?c=&s=7'), null);
   assert.equal(sessionParams(''), null);
 
-  assert.deepEqual(pickCredential('TUTOR', { slug: 'kim-fish', token: 'STUDIO' }, 'kim-fish'), { token: 'TUTOR', role: 'tutor' });
+  // The studio's credentials for this channel come first: a tutor token left
+  // on the merchant's phone must not act for the tutor.
+  assert.deepEqual(pickCredential('TUTOR', { slug: 'kim-fish', token: 'STUDIO' }, 'kim-fish'), { token: 'STUDIO', role: 'merchant' });
+  assert.deepEqual(pickCredential('TUTOR', { slug: 'other', token: 'STUDIO' }, 'kim-fish'), { token: 'TUTOR', role: 'tutor' });
+  assert.deepEqual(pickCredential('TUTOR', null, 'kim-fish'), { token: 'TUTOR', role: 'tutor' });
   assert.deepEqual(pickCredential(null, { slug: 'kim-fish', token: 'STUDIO' }, 'kim-fish'), { token: 'STUDIO', role: 'merchant' });
   assert.equal(pickCredential(null, { slug: 'other', token: 'STUDIO' }, 'kim-fish'), null);
   assert.equal(pickCredential(null, { slug: 'kim-fish', token: '' }, 'kim-fish'), null);
   assert.equal(pickCredential(null, 'garbage', 'kim-fish'), null);
   assert.equal(pickCredential(null, null, 'kim-fish'), null);
+});
+
+test('watching a practice: the session token, not the long-lived one', () => {
+  assert.equal(watchToken({ token: 'SESSION' }, 'TUTOR'), 'SESSION');
+  assert.equal(watchToken({ token: '' }, 'TUTOR'), 'TUTOR');
+  assert.equal(watchToken({}, 'TUTOR'), 'TUTOR');
+  assert.equal(watchToken(null, 'TUTOR'), 'TUTOR');
+  assert.equal(watchToken({ token: 7 }, 'TUTOR'), 'TUTOR');
 });
 
 test('links: only this server', () => {
@@ -153,7 +167,7 @@ const checklist = [
   { key: 'coupon_dropped', status: 'pass', done: 1 },
   { key: 'questions_answered', status: 'pass', done: 4, total: 5, seconds: 14.0, limit_s: 60 },
   { key: 'orders_handled', status: 'fail', done: 3, total: 6, seconds: 95.0, limit_s: 60 },
-  { key: 'stream_quality', status: 'pass', kbps: 820, reconnects: 0, frozen_s: 0 },
+  { key: 'stream_quality', status: 'pass', kbps: 820, reconnects: 0, frozen_s: 0, dark_s: 0 },
 ];
 
 test('checklist in Korean', () => {
@@ -169,7 +183,7 @@ test('checklist in Korean', () => {
     '쿠폰을 1번 뿌렸어요',
     '질문 5개 중 4개에 1분 안에 답했어요 (보통 14초)',
     '주문 6건 중 3건을 1분 안에 받았어요 (보통 1분 35초)',
-    '화질 820kbps · 끊김 0번 · 멈춤 0초',
+    '화질 820kbps · 끊김 0번 · 멈춤 0초 · 화면이 어두웠던 시간 0초',
   ]);
   assert.deepEqual(got.map((d) => d.tickable), [true, false, true, false, false, false, false]);
 });
@@ -182,7 +196,7 @@ test('checklist in English', () => {
   assert.equal(got[4].detail, 'Answered 4 of 5 questions within 1 min (typically 14 s)');
   assert.equal(got[5].detail, 'Took 3 of 6 orders within 1 min (typically 1 min 35 s)');
   assert.equal(got[5].statusText, 'Try again next time');
-  assert.equal(got[6].detail, '820 kbps · 0 reconnects · 0 s frozen');
+  assert.equal(got[6].detail, '820 kbps · 0 reconnects · 0 s frozen · picture too dark for 0 s');
 });
 
 test('checklist: nothing to judge, ticks, unknown items', () => {
@@ -193,7 +207,10 @@ test('checklist: nothing to judge, ticks, unknown items', () => {
   assert.equal(describeItem({ key: 'greeted', status: 'pass', tick: true }, 'ko', { greeted: true }).detail, '도우미가 인사를 확인했어요');
   assert.equal(describeItem({ key: 'greeted', status: 'fail', limit_s: 30, tick: true }, 'ko').detail, '30초 안에 인사하지 않았어요');
   assert.equal(describeItem({ key: 'price_stated', status: 'pass', tick: true }, 'en').detail, 'The helper checked that the price was said');
-  assert.equal(describeItem({ key: 'stream_quality', status: 'fail', kbps: 250.4, reconnects: 2, frozen_s: 7.5 }, 'ko').detail, '화질 250kbps · 끊김 2번 · 멈춤 7.5초');
+  assert.equal(describeItem({ key: 'stream_quality', status: 'fail', kbps: 250.4, reconnects: 2, frozen_s: 7.5, dark_s: 12 }, 'ko').detail,
+    '화질 250kbps · 끊김 2번 · 멈춤 7.5초 · 화면이 어두웠던 시간 12초');
+  assert.equal(describeItem({ key: 'stream_quality', status: 'fail', kbps: 900, reconnects: 0, frozen_s: 0, dark_s: 65 }, 'en').detail,
+    '900 kbps · 0 reconnects · 0 s frozen · picture too dark for 1 min 5 s');
   assert.equal(describeItem({ key: 'stream_quality', status: 'na' }, 'ko').detail, '영상 정보가 없어요');
   const unknown = describeItem({ key: 'smiled', status: 'weird' }, 'ko');
   assert.equal(unknown.title, 'smiled');
@@ -306,8 +323,12 @@ test('api: credentials, paths and answers', async () => {
 
   answer = () => new Response(JSON.stringify({ notes: [{ id: 1 }] }), { status: 200 });
   assert.deepEqual(await api.notes(7), [{ id: 1 }]);
-  answer = () => new Response(JSON.stringify([{ id: 2 }]), { status: 200 });
-  assert.deepEqual(await api.notes(7), [{ id: 2 }]);
+  assert.equal(seen.at(-1)?.url, '/api/practice/7/notes');
+
+  answer = () => new Response(JSON.stringify({ id: 3, state: 'cancelled' }), { status: 200 });
+  assert.equal((await api.cancelSession(7)).state, 'cancelled');
+  assert.deepEqual([seen.at(-1)?.method, seen.at(-1)?.url], ['DELETE', '/api/practice/7']);
+  assert.equal(seen.at(-1)?.headers.Authorization, 'Bearer TOK');
 
   answer = () => new Response(JSON.stringify({ sessions: [{ id: 7, score: 71 }] }), { status: 200 });
   assert.deepEqual(await api.practiceHistory('kim fish'), [{ id: 7, score: 71 }]);
@@ -328,4 +349,83 @@ test('api: credentials, paths and answers', async () => {
     throw new TypeError('offline');
   });
   await assert.rejects(api.me(), (err) => err instanceof ApiError && err.status === 0 && err.code === 'network');
+});
+
+test('errors in the tutor pages\' words', async () => {
+  const { tutorWords } = await import('../static/tutor-ui.js');
+  const cases = [
+    { in: { status: 401, code: 'unauthorized', message: 'x' }, want: { key: 'tutor.errUnauthorized' } },
+    { in: { status: 401, code: '', message: '' }, want: { key: 'tutor.errUnauthorized' } },
+    { in: { status: 409, code: 'live', message: 'x' }, want: { key: 'tutor.errLive' } },
+    { in: { status: 0, code: 'network', message: 'TypeError' }, want: { key: 'error.network' } },
+    { in: { status: 400, code: 'invalid', message: '주소가 잘못됐어요' }, want: { text: '주소가 잘못됐어요' } },
+    { in: { status: 502, code: '', message: 'HTTP 502' }, want: { key: 'error.server' } },
+    { in: { status: 400, code: '', message: '' }, want: { key: 'error.generic' } },
+    { in: null, want: { key: 'error.generic' } },
+  ];
+  for (const c of cases) {
+    assert.deepEqual(errorText(c.in, tutorWords), c.want, JSON.stringify(c.in));
+  }
+  // The studio keeps its own words.
+  assert.deepEqual(errorText({ status: 401, code: '', message: '' }), { key: 'error.generic' });
+  assert.deepEqual(errorText({ status: 502, code: '', message: '' }), { key: 'error.generic' });
+  assert.deepEqual(errorText({ code: 'not_live', message: 'x' }), { key: 'studio.errNotLive' });
+  for (const key of Object.values(tutorWords.codes)) {
+    assert.ok(key in tutorTexts.ko || key.startsWith('error.'), key);
+  }
+});
+
+test('coaching and review pages: fatal states, live regions written only on change', async () => {
+  const { fatalBadLink, fatalNoCreds, fatalOf, setText } = await import('../static/tutor-ui.js');
+  assert.equal(fatalOf({ params: null, cred: null }), fatalBadLink);
+  assert.equal(fatalOf({ params: { slug: 'x', session: 1 }, cred: null }), fatalNoCreds);
+  assert.equal(fatalOf({ params: { slug: 'x', session: 1 }, cred: { token: 'T' } }), null);
+  assert.equal(fatalOf({ err: { status: 404 } }), fatalBadLink);
+  assert.equal(fatalOf({ err: { status: 401 } }), fatalNoCreds);
+  assert.equal(fatalOf({ err: { status: 403 } }), fatalNoCreds);
+  assert.equal(fatalOf({ err: { status: 500 } }), null);
+  assert.equal(fatalOf({ err: new Error('x') }), null);
+
+  // A live region is read out on every write: the same text is not written again.
+  let writes = 0;
+  let text = '';
+  const el = {
+    get textContent() { return text; },
+    set textContent(v) { writes++; text = String(v); },
+  };
+  assert.equal(setText(el, '연습 중'), true);
+  assert.equal(setText(el, '연습 중'), false);
+  assert.equal(setText(el, '끝났어요'), true);
+  assert.equal(writes, 2);
+});
+
+test('the studio\'s saved credentials, as both the studio and the tutor pages read them', async () => {
+  const { loadStudioCredentials, studioCredentialsKey } = await import('../static/studio-api.js');
+  const tutorApi = await import('../static/tutor-api.js');
+  assert.equal(tutorApi.loadStudioCredentials, loadStudioCredentials, 'one reader');
+  /** @type {Record<string, string>} */
+  const store = {};
+  const saved = globalThis.localStorage;
+  globalThis.localStorage = /** @type {any} */ ({
+    getItem: (/** @type {string} */ k) => (k in store ? store[k] : null),
+  });
+  try {
+    assert.equal(studioCredentialsKey, 'dangol.studio');
+    assert.equal(loadStudioCredentials(), null);
+    store['dangol.studio'] = JSON.stringify({ slug: 'kim-fish', token: 'STUDIO', extra: 1 });
+    assert.deepEqual(loadStudioCredentials(), { slug: 'kim-fish', token: 'STUDIO' });
+    store['dangol.studio'] = JSON.stringify({ slug: 'kim-fish', token: '' });
+    assert.equal(loadStudioCredentials(), null);
+    store['dangol.studio'] = '{garbled';
+    assert.equal(loadStudioCredentials(), null);
+  } finally {
+    globalThis.localStorage = saved;
+  }
+});
+
+test('notes: only the documented {"notes": [...]} answer', async () => {
+  const { Api } = await import('../static/tutor-api.js');
+  const api = new Api('TOK', () => 'ko');
+  globalThis.fetch = /** @type {typeof fetch} */ (async () => new Response(JSON.stringify([{ id: 2 }]), { status: 200 }));
+  assert.deepEqual(await api.notes(7), []);
 });
