@@ -266,27 +266,6 @@ type adminChannelBody struct {
 	Tutor *string `json:"tutor"` // handle or id; absent or "" for none
 }
 
-// checkNewChannel validates a new channel's slug and name as
-// CreateChannel will, naming the field at fault, and returns the slug
-// trimmed.
-func checkNewChannel(slug, name *string) (string, error) {
-	if slug == nil || strings.TrimSpace(*slug) == "" {
-		return "", apiInvalid("slug", "가게 주소(영문)를 입력해 주세요.", "slug is required.")
-	}
-	s := strings.TrimSpace(*slug)
-	if err := ValidSlug(s); err != nil {
-		return "", apiInvalid("slug", fmt.Sprintf("가게 주소는 영어 소문자, 숫자, '-'로 %d~%d자입니다. (api, studio 같은 말은 쓸 수 없습니다)", minSlugLen, maxSlugLen),
-			apiInvalidDetail(err)+".")
-	}
-	if name == nil {
-		return "", apiInvalid("name", "가게 이름을 입력해 주세요.", "name is required.")
-	}
-	if err := (channelFields{Name: name}).check(); err != nil {
-		return "", err
-	}
-	return s, nil
-}
-
 // createChannel creates a channel, for a tutor if one is named, as
 // `dangol channel add [--tutor]`, and answers its secrets, which cannot be
 // read again.
@@ -308,33 +287,16 @@ func (ad *Admin) createChannel(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var (
-		ch  Channel
-		sec Secrets
-	)
-	if t.ID != 0 {
-		ch, sec, err = ad.store.CreateTutorChannel(r.Context(), t.ID, slug, *b.Name)
-	} else {
-		ch, sec, err = ad.store.CreateChannel(r.Context(), slug, *b.Name)
-	}
-	if errors.Is(err, ErrExists) {
-		err = &apiError{status: http.StatusConflict, code: ErrExists.Code(), field: "slug",
-			ko: "이미 쓰고 있는 가게 주소입니다. 다른 주소를 골라 주세요.", en: fmt.Sprintf("The slug %q is taken.", slug)}
-	}
+	ch, sec, err := createChannelAs(r.Context(), ad.store, t.ID, slug, *b.Name)
 	if err != nil {
 		ad.errs.fail(w, r, err)
 		return
 	}
 	ad.log.Info("admin created channel", "channel", ch.Slug, "tutor", t.Handle)
 	w.Header().Set("Location", "/api/channels/"+ch.Slug)
-	apiWriteJSON(w, http.StatusCreated, map[string]string{
-		"slug": ch.Slug, "name": ch.Name, "tutor": t.Handle,
-		"channel_url":  "/c/" + ch.Slug,
-		"studio_url":   studioPath(ch.Slug, sec.StudioToken),
-		"studio_token": sec.StudioToken,
-		"stream_key":   sec.StreamKey,
-		"pin":          sec.PIN,
-	})
+	doc := newChannelDoc(ch, sec)
+	doc["tutor"] = t.Handle
+	apiWriteJSON(w, http.StatusCreated, doc)
 }
 
 // tutor returns the tutor ref names, by handle or id, or a 404 naming the

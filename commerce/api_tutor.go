@@ -1,6 +1,7 @@
 package commerce
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -97,43 +98,71 @@ func (a *API) postTutorChannel(w http.ResponseWriter, r *http.Request, t Tutor) 
 		a.fail(w, r, err)
 		return
 	}
-	if b.Slug == nil || strings.TrimSpace(*b.Slug) == "" {
-		a.fail(w, r, apiInvalid("slug", "가게 주소(영문)를 입력해 주세요.", "slug is required."))
-		return
-	}
-	slug := strings.TrimSpace(*b.Slug)
-	if err := ValidSlug(slug); err != nil {
-		a.fail(w, r, apiInvalid("slug", fmt.Sprintf("가게 주소는 영어 소문자, 숫자, '-'로 %d~%d자입니다. (api, studio 같은 말은 쓸 수 없습니다)", minSlugLen, maxSlugLen),
-			apiInvalidDetail(err)+"."))
-		return
-	}
-	if b.Name == nil {
-		a.fail(w, r, apiInvalid("name", "가게 이름을 입력해 주세요.", "name is required."))
-		return
-	}
-	if err := (channelFields{Name: b.Name}).check(); err != nil {
+	slug, err := checkNewChannel(b.Slug, b.Name)
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	ch, sec, err := a.store.CreateTutorChannel(r.Context(), t.ID, slug, *b.Name)
-	if errors.Is(err, ErrExists) {
-		err = &apiError{status: http.StatusConflict, code: ErrExists.Code(), field: "slug",
-			ko: "이미 쓰고 있는 가게 주소입니다. 다른 주소를 골라 주세요.", en: fmt.Sprintf("The slug %q is taken.", slug)}
-	}
+	ch, sec, err := createChannelAs(r.Context(), a.store, t.ID, slug, *b.Name)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	a.log.Info("tutor created channel", "tutor", t.Handle, "channel", ch.Slug)
 	w.Header().Set("Location", "/api/channels/"+ch.Slug)
-	apiWriteJSON(w, http.StatusCreated, map[string]string{
+	apiWriteJSON(w, http.StatusCreated, newChannelDoc(ch, sec))
+}
+
+// checkNewChannel checks the slug and name of a channel to create, as the
+// tutor's and the operator's forms send them, and returns the slug trimmed.
+func checkNewChannel(slug, name *string) (string, error) {
+	if slug == nil || strings.TrimSpace(*slug) == "" {
+		return "", apiInvalid("slug", "가게 주소(영문)를 입력해 주세요.", "slug is required.")
+	}
+	s := strings.TrimSpace(*slug)
+	if err := ValidSlug(s); err != nil {
+		return "", apiInvalid("slug", fmt.Sprintf("가게 주소는 영어 소문자, 숫자, '-'로 %d~%d자입니다. (api, studio 같은 말은 쓸 수 없습니다)", minSlugLen, maxSlugLen),
+			apiInvalidDetail(err)+".")
+	}
+	if name == nil {
+		return "", apiInvalid("name", "가게 이름을 입력해 주세요.", "name is required.")
+	}
+	if err := (channelFields{Name: name}).check(); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// createChannelAs creates the channel, assigned to the tutor tutorID (0:
+// none), and answers a taken slug as the forms show it.
+func createChannelAs(ctx context.Context, store *Store, tutorID int64, slug, name string) (Channel, Secrets, error) {
+	var (
+		ch  Channel
+		sec Secrets
+		err error
+	)
+	if tutorID != 0 {
+		ch, sec, err = store.CreateTutorChannel(ctx, tutorID, slug, name)
+	} else {
+		ch, sec, err = store.CreateChannel(ctx, slug, name)
+	}
+	if errors.Is(err, ErrExists) {
+		err = &apiError{status: http.StatusConflict, code: ErrExists.Code(), field: "slug",
+			ko: "이미 쓰고 있는 가게 주소입니다. 다른 주소를 골라 주세요.", en: fmt.Sprintf("The slug %q is taken.", slug)}
+	}
+	return ch, sec, err
+}
+
+// newChannelDoc is a new channel with its secrets, shown this once.
+func newChannelDoc(ch Channel, sec Secrets) map[string]string {
+	return map[string]string{
 		"slug": ch.Slug, "name": ch.Name,
 		"channel_url":  "/c/" + ch.Slug,
 		"studio_url":   studioPath(ch.Slug, sec.StudioToken),
 		"studio_token": sec.StudioToken,
 		"stream_key":   sec.StreamKey,
 		"pin":          sec.PIN,
-	})
+	}
 }
 
 // postStudioLink opens a new studio session for the merchant's phone. The

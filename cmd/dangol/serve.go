@@ -166,7 +166,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		mux.HandleFunc("GET /replays/{slug}/{rec}/clips/{file}", privatePractice(store, log, replays.ServeClip))
 	}
 	api.Routes(mux)
-	admin := commerce.NewAdmin(store, cfg.AdminToken, log.With("component", "admin"))
+	admin := commerce.NewAdmin(store, cfg.AdminToken, log)
 	admin.PINReset = api.ForgetPINAttempts // a new PIN is not held back by the old one's lockout
 	admin.Routes(mux)
 	mux.HandleFunc("GET /ws/{slug}", rooms.ServeWS)
