@@ -141,6 +141,26 @@ func TestPracticePages(t *testing.T) {
 	checkReadable(t, review)
 	shoot(review, "tutor-review")
 
+	// On a small phone (360 px), in English: nothing runs off the screen and no button's
+	// words are cut, on the review and on the dashboard.
+	dash2 := openPhone(t, b, "tutor (English)", base+"/tutor#t="+tutor.token)
+	dash2.waitFor(t, "the dashboard", `!!document.getElementById('ch-0-toggle')`)
+	for _, tb := range []*tab{review, dash2} {
+		if err := chromedp.Do(tb.ctx, chromedp.EmulateViewport(360, 740,
+			chromedp.EmulateScale(phoneScale), chromedp.EmulatePortrait, chromedp.EmulateMobile, chromedp.EmulateTouch)); err != nil {
+			t.Fatalf("%s: small phone: %v", tb.name, err)
+		}
+		tap(t, tb, "English", chromedp.CSS("[data-lang-switch]"))
+		tb.waitFor(t, "English", `document.documentElement.lang === 'en'`)
+		checkFits(t, tb)
+		checkReadable(t, tb)
+	}
+	tap(t, dash2, "the shop's details", chromedp.ID("ch-0-toggle"))
+	dash2.waitFor(t, "the details with the practice", `document.getElementById('ch-0-toggle').getAttribute('aria-expanded') === 'true'
+		&& document.querySelectorAll('#channels a[href^="/review?"]').length === 1`)
+	checkFits(t, dash2)
+	checkNames(t, dash2)
+
 	// The review answers the same to the API, with the tick.
 	var rev struct {
 		Checklist []struct{ Key, Status string } `json:"checklist"`
