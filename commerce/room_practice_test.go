@@ -164,11 +164,18 @@ func testRoomPractice(t *testing.T, newDB func(t *testing.T) storeOpener) {
 		t.Fatalf("a customer's chat message %v, want merchant false", msg)
 	}
 
-	// Once the practice ends the stall is public again.
+	// Once the practice ends, its guests are sent away (the close may come before the live
+	// event they were sent is written), the invitation no longer opens the room, and the
+	// stall is public again.
 	if err := e.rooms.BroadcastEnded(ctx, e.ch.Slug); err != nil {
 		t.Fatal(err)
 	}
-	inv.await("live off", func(ev map[string]any) bool { return ev["type"] == "live" && ev["live"] == false })
+	if code, reason := inv.awaitClose(); code != closePractice || reason != "practice" {
+		t.Fatalf("invited customer at the end: closed with %d %q, want %d practice", code, reason, closePractice)
+	}
+	if c, status, code := e.dialPractice(t, p.Token); c != nil || status != http.StatusForbidden || code != "practice" {
+		t.Fatalf("the invitation after the practice: %d %q, want 403 practice", status, code)
+	}
 	if c, status, code := e.dialPractice(t, ""); c == nil {
 		t.Fatalf("anonymous after the practice: %d %q", status, code)
 	} else if st := c.hello("다시 온 손님")["state"].(map[string]any); st["live"] != false || st["practice"] != false {
