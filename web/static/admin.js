@@ -7,17 +7,11 @@
 // address bar at once and is kept in sessionStorage only, so that it is
 // forgotten with the tab rather than left on the machine.
 
-import { lang, langs, onLangChange, setupLang, t, texts } from './i18n.js';
+import { lang, onLangChange, setupLang, t } from './i18n.js';
 import { ApiError, request } from './studio-api.js';
 import { Toast, ask, byId as el } from './studio-ui.js';
-import { adminTexts } from './texts-admin.js';
 import { absoluteURL as siteURL } from './tutor-logic.js';
 import { copyText } from './tutor-ui.js';
-
-// i18n.js merges the texts of the pages it knows; this page brings its own.
-for (const l of langs) {
-  Object.assign(texts[l], adminTexts[l]);
-}
 
 /** sessionStorage key of the admin key. */
 export const keyStorage = 'dangol.admin.key';
@@ -133,8 +127,9 @@ export function channelRows(created, origin) {
 
 function start() {
   const page = new AdminPage(takeKey());
+  // i18n.js translates [data-i18n] and [data-i18n-label], again after
+  // every switch, before the page draws its own texts again.
   setupLang();
-  page.translate();
   onLangChange(() => {
     // The server wrote the errors shown in the other language.
     for (const e of document.querySelectorAll('#app .form-error')) {
@@ -142,7 +137,6 @@ function start() {
         e.hidden = true;
       }
     }
-    page.translate();
     page.render();
   });
   page.open();
@@ -191,21 +185,6 @@ function storeKey(key) {
   }
 }
 
-/**
- * Translates the texts this page marks with data-admin-text (text) and
- * data-admin-label (aria-label): i18n.js translates data-i18n, which the
- * shared check of the pages' texts reads only from texts it merges itself.
- * @param {ParentNode} root
- */
-function translateAdmin(root) {
-  for (const e of root.querySelectorAll('[data-admin-text]')) {
-    e.textContent = t(e.getAttribute('data-admin-text') ?? '');
-  }
-  for (const e of root.querySelectorAll('[data-admin-label]')) {
-    e.setAttribute('aria-label', t(e.getAttribute('data-admin-label') ?? ''));
-  }
-}
-
 class AdminPage {
   /** @param {string} key */
   constructor(key) {
@@ -218,10 +197,6 @@ class AdminPage {
     this.results = new Map();
     this.toaster = new Toast(el('toast', HTMLParagraphElement), { okMs: 5000, errorMs: 5000 });
     this.wire();
-  }
-
-  translate() {
-    translateAdmin(document);
   }
 
   wire() {

@@ -5,11 +5,12 @@
 // ticks only a person can judge, and simulated customers. The owner may
 // open it too, with the studio's credentials.
 
+import { textIn } from './i18n.js';
 import { Room } from './room.js';
 import { formatSlot as formatWhen, sitePath as localPath } from './studio-logic.js';
 import { Api, ApiError, loadStudioCredentials, loadTutorToken } from './tutor-api.js';
 import {
-  absoluteURL, addNote, cleanText, crowdText, pickCredential, pollDelay, quickTips, sessionParams, ticksOf, tr, watchToken,
+  absoluteURL, addNote, cleanText, crowdText, pickCredential, pollDelay, quickTips, sessionParams, ticksOf, watchToken,
 } from './tutor-logic.js';
 import {
   ask, busy, byId, copyField, currentLang, fatalOf, h, merchantLinks, notice as newNotice, setText, setupTexts, t, wireTick,
@@ -95,9 +96,9 @@ function main() {
 
   // Quick tips: one tap, as the merchant needs them now.
   for (const key of quickTips) {
-    const b = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'tip-btn', 'data-text': key }, t(key)));
+    const b = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'tip-btn', 'data-i18n': key }, t(key)));
     // Sent in Korean whatever the tutor reads: the owner's phone shows it.
-    b.addEventListener('click', () => busy(b, () => sendTip(tr('ko', key))));
+    b.addEventListener('click', () => busy(b, () => sendTip(textIn('ko', key))));
     quickBox.append(b);
   }
 

@@ -5,7 +5,9 @@
 // Each page's texts live in a file of their own, so that the pages can grow
 // apart; all are merged here, so that every page can show any text and one
 // check covers them all (testdata/static.test.js).
+import { adminTexts } from './texts-admin.js';
 import { studioTexts } from './texts-studio.js';
+import { tutorTexts } from './texts-tutor.js';
 import { watchTexts } from './texts-watch.js';
 
 /** @typedef {'ko' | 'en'} Lang */
@@ -55,7 +57,7 @@ export const texts = {
 };
 
 for (const l of langs) {
-  Object.assign(texts[l], watchTexts[l], studioTexts[l]);
+  Object.assign(texts[l], watchTexts[l], studioTexts[l], tutorTexts[l], adminTexts[l]);
 }
 
 /**
@@ -130,6 +132,25 @@ export function onLangChange(fn) {
 }
 
 /**
+ * The text for key in language l, with {name} replaced by vars: the pure
+ * form of t(), for code that node tests in both languages and for texts
+ * that must be in one language whatever the reader's (the coach's quick
+ * tips are sent in Korean). A missing key shows as the key itself, easy to
+ * spot.
+ * @param {Lang} l
+ * @param {string} key
+ * @param {Record<string, string | number>} [vars]
+ * @returns {string}
+ */
+export function textIn(l, key, vars) {
+  const s = texts[l]?.[key] ?? texts.ko[key] ?? key;
+  if (!vars) {
+    return s;
+  }
+  return s.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
+}
+
+/**
  * The text for key in the current language, with {name} replaced by vars.
  * A missing key shows as the key itself, easy to spot.
  * @param {string} key
@@ -137,11 +158,7 @@ export function onLangChange(fn) {
  * @returns {string}
  */
 export function t(key, vars) {
-  const s = texts[lang()][key] ?? texts.ko[key] ?? key;
-  if (!vars) {
-    return s;
-  }
-  return s.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
+  return textIn(lang(), key, vars);
 }
 
 /**

@@ -1,6 +1,6 @@
 // @ts-check
 // Texts of the operator's page (/admin), Korean first, with English: keys
-// start with admin. (see i18n.js; admin.js adds them to its texts).
+// start with admin. (see i18n.js).
 
 /** @type {Record<'ko' | 'en', Record<string, string>>} */
 export const adminTexts = {

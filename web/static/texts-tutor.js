@@ -1,8 +1,7 @@
 // @ts-check
 // Texts of the tutor's pages (dashboard /tutor, coaching /practice, review
-// /review), Korean first, with English: keys start with tutor., coach. or
-// review. Merged into i18n.js's table by tutor-ui.js, since i18n.js does not
-// import this file (yet): the pages translate [data-text] themselves.
+// /review), Korean first, with English: keys start with tutor., coach.,
+// review., check. or time. (see i18n.js).
 
 /** @type {Record<'ko' | 'en', Record<string, string>>} */
 export const tutorTexts = {

@@ -4,8 +4,8 @@
 // review's timeline, the score bars. Nothing here touches the page, so
 // node tests it (testdata/tutor.test.js).
 
+import { textIn, texts } from './i18n.js';
 import { formatSlot } from './studio-logic.js';
-import { tutorTexts } from './texts-tutor.js';
 
 /**
  * @typedef {'ko' | 'en'} Lang
@@ -16,23 +16,6 @@ import { tutorTexts } from './texts-tutor.js';
  * @typedef {{id: number, title?: string, state: string, started_at?: string | null,
  *   ended_at?: string | null, duration_s?: number | null, score: number | null}} HistorySession
  */
-
-/**
- * A text of this file's table in lang, with {name} replaced by vars. The
- * pages go through i18n.js's t(); this one is for the pure functions, so
- * that they can be tested in both languages.
- * @param {Lang} lang
- * @param {string} key
- * @param {Record<string, string | number>} [vars]
- * @returns {string}
- */
-export function tr(lang, key, vars) {
-  const s = tutorTexts[lang]?.[key] ?? tutorTexts.ko[key] ?? key;
-  if (!vars) {
-    return s;
-  }
-  return s.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
-}
 
 // ---- The page address ----
 
@@ -142,15 +125,15 @@ export function formatSeconds(seconds, lang) {
   }
   if (v < 10) {
     const s = Math.round(v * 10) / 10;
-    return tr(lang, 'time.seconds', { s: Number.isInteger(s) ? s : s.toFixed(1) });
+    return textIn(lang, 'time.seconds', { s: Number.isInteger(s) ? s : s.toFixed(1) });
   }
   const total = Math.round(v);
   if (total < 60) {
-    return tr(lang, 'time.seconds', { s: total });
+    return textIn(lang, 'time.seconds', { s: total });
   }
   const m = Math.floor(total / 60);
   const s = total % 60;
-  return s === 0 ? tr(lang, 'time.minutes', { m }) : tr(lang, 'time.minutesSeconds', { m, s });
+  return s === 0 ? textIn(lang, 'time.minutes', { m }) : textIn(lang, 'time.minutesSeconds', { m, s });
 }
 
 // ---- Channels and sessions ----
@@ -209,7 +192,7 @@ export function scoreBars(sessions, lang, keep = 12) {
   return scored.map((s) => {
     const score = Math.max(0, Math.min(100, Math.round(/** @type {number} */ (s.score))));
     const when = formatSlot(s.started_at ?? s.ended_at, lang) || `#${s.id}`;
-    return { id: s.id, score, height: Math.max(4, score), label: tr(lang, 'tutor.scoreBar', { when, score }) };
+    return { id: s.id, score, height: Math.max(4, score), label: textIn(lang, 'tutor.scoreBar', { when, score }) };
   });
 }
 
@@ -249,7 +232,7 @@ export const tickKeys = /** @type {readonly string[]} */ (Object.freeze(['greete
 export function describeItem(item, lang, ticks = {}) {
   const info = statusInfo(item?.status);
   const key = String(item?.key ?? '');
-  const title = tutorTexts.ko[`check.${key}`] ? tr(lang, `check.${key}`) : key;
+  const title = texts.ko[`check.${key}`] ? textIn(lang, `check.${key}`) : key;
   const num = (/** @type {unknown} */ v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
   const done = num(item.done);
   const total = num(item.total);
@@ -260,33 +243,33 @@ export function describeItem(item, lang, ticks = {}) {
   switch (key) {
     case 'greeted':
       if (secs !== null) {
-        detail = tr(lang, 'check.greetedSeconds', { seconds: formatSeconds(secs, lang), limit: limitText });
+        detail = textIn(lang, 'check.greetedSeconds', { seconds: formatSeconds(secs, lang), limit: limitText });
       } else if (ticks.greeted && info.status === 'pass') {
-        detail = tr(lang, 'check.greetedTick');
+        detail = textIn(lang, 'check.greetedTick');
       } else if (limit !== null && info.status === 'fail') {
-        detail = tr(lang, 'check.greetedNone', { limit: limitText });
+        detail = textIn(lang, 'check.greetedNone', { limit: limitText });
       }
       break;
     case 'products_pinned':
       if (total === 0 || info.status === 'na') {
-        detail = tr(lang, 'check.pinnedNone');
+        detail = textIn(lang, 'check.pinnedNone');
       } else if (total !== null) {
-        detail = tr(lang, 'check.pinned', { done: done ?? 0, total });
+        detail = textIn(lang, 'check.pinned', { done: done ?? 0, total });
       }
       break;
     case 'price_stated':
-      detail = info.status === 'pass' ? tr(lang, 'check.priceTick') : info.status === 'todo' ? tr(lang, 'check.priceTodo') : '';
+      detail = info.status === 'pass' ? textIn(lang, 'check.priceTick') : info.status === 'todo' ? textIn(lang, 'check.priceTodo') : '';
       break;
     case 'coupon_dropped':
-      detail = done ? tr(lang, 'check.coupons', { done }) : tr(lang, 'check.couponsNone');
+      detail = done ? textIn(lang, 'check.coupons', { done }) : textIn(lang, 'check.couponsNone');
       break;
     case 'questions_answered':
     case 'orders_handled': {
       const words = key === 'questions_answered' ? 'questions' : 'orders';
       if (!total || info.status === 'na') {
-        detail = tr(lang, `check.${words}None`);
+        detail = textIn(lang, `check.${words}None`);
       } else {
-        detail = tr(lang, `check.${words}`, {
+        detail = textIn(lang, `check.${words}`, {
           done: done ?? 0, total, limit: limitText, seconds: secs !== null ? formatSeconds(secs, lang) : '–',
         });
       }
@@ -294,9 +277,9 @@ export function describeItem(item, lang, ticks = {}) {
     }
     case 'stream_quality':
       if (num(item.kbps) === null) {
-        detail = tr(lang, 'check.qualityNone');
+        detail = textIn(lang, 'check.qualityNone');
       } else {
-        detail = tr(lang, 'check.quality', {
+        detail = textIn(lang, 'check.quality', {
           kbps: Math.round(/** @type {number} */ (item.kbps)), reconnects: num(item.reconnects) ?? 0,
           frozen: formatSeconds(num(item.frozen_s) ?? 0, lang), dark: formatSeconds(num(item.dark_s) ?? 0, lang),
         });
@@ -307,7 +290,7 @@ export function describeItem(item, lang, ticks = {}) {
     title,
     status: info.status,
     icon: info.icon,
-    statusText: tr(lang, info.key),
+    statusText: textIn(lang, info.key),
     detail,
     tickable: tickKeys.includes(key),
   };
@@ -376,11 +359,11 @@ export const paces = /** @type {readonly string[]} */ (Object.freeze(['calm', 'b
  */
 export function crowdText(crowd, lang) {
   if (!crowd || !crowd.pace) {
-    return tr(lang, 'coach.crowdOff');
+    return textIn(lang, 'coach.crowdOff');
   }
   const paceKey = `coach.pace${crowd.pace.charAt(0).toUpperCase()}${crowd.pace.slice(1)}`;
-  const pace = tutorTexts.ko[paceKey] ? tr(lang, paceKey) : crowd.pace;
-  return tr(lang, 'coach.crowdOn', { n: crowd.viewers ?? 0, pace });
+  const pace = texts.ko[paceKey] ? textIn(lang, paceKey) : crowd.pace;
+  return textIn(lang, 'coach.crowdOn', { n: crowd.viewers ?? 0, pace });
 }
 
 /**

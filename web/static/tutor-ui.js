@@ -3,56 +3,23 @@
 // message line, copy buttons, what to say about a failed request, and what
 // the coaching and review pages do alike.
 
-import { lang, langs, onLangChange, setupLang, t, texts } from './i18n.js';
+import { lang, onLangChange, setupLang, t } from './i18n.js';
 import { errorText } from './studio-logic.js';
-import { tutorTexts } from './texts-tutor.js';
 // The element helpers, the busy button, the message line and the yes/no
 // question are the studio's: one of each for every page.
 import { Toast, ask, busy, byId, h } from './studio-ui.js';
 
 export { Toast, ask, busy, byId, h };
 
-// i18n.js does not import texts-tutor.js, so its t() learns the tutor
-// texts here, before anything is shown.
-for (const l of langs) {
-  Object.assign(texts[l], tutorTexts[l]);
-}
-
 /**
- * Translates [data-text] (text) and [data-text-label] (aria-label) under
- * root: the tutor pages' own attributes, since i18n.js's data-i18n is
- * checked against its own table only.
- * @param {ParentNode} root
- */
-export function translateOwn(root) {
-  for (const el of root.querySelectorAll('[data-text]')) {
-    const key = el.getAttribute('data-text');
-    if (key) {
-      el.textContent = t(key);
-    }
-  }
-  for (const el of root.querySelectorAll('[data-text-label]')) {
-    const key = el.getAttribute('data-text-label');
-    if (key) {
-      el.setAttribute('aria-label', t(key));
-    }
-  }
-  const title = document.querySelector('title[data-text]');
-  if (title) {
-    document.title = title.textContent ?? '';
-  }
-}
-
-/**
- * Sets up the texts and the language button; render runs again after every
- * switch, for the texts set from code.
+ * Sets up the texts (i18n.js translates [data-i18n] and [data-i18n-label],
+ * again after every switch) and the language button; render runs again
+ * after every switch, for the texts set from code.
  * @param {() => void} render
  */
 export function setupTexts(render) {
   setupLang();
-  translateOwn(document);
   onLangChange(() => {
-    translateOwn(document);
     render();
   });
 }
@@ -211,7 +178,7 @@ export function merchantLinks(slug, links) {
   const studio = `/studio?c=${encodeURIComponent(slug)}`;
   for (const [a, key] of links) {
     a.href = studio;
-    a.setAttribute('data-text', key);
+    a.setAttribute('data-i18n', key);
     a.textContent = t(key);
   }
 }

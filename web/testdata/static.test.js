@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { detectLang, langs, texts } from '../static/i18n.js';
+import { detectLang, langs, textIn, texts } from '../static/i18n.js';
 import { Keeper, Pause, SignalError, backoff, parseLinkHeader, parseRetryAfter } from '../static/whip.js';
 import {
   addClaim, applyOrderToClaims, canCancel, chapterAt, chatKeep, checkOrderForm, cleanNickname, couponStateKey,
@@ -88,24 +88,44 @@ test('every language has every text', () => {
   }
 });
 
+test('textIn: the text in a given language', () => {
+  assert.equal(textIn('ko', 'lang.switch'), 'English');
+  assert.equal(textIn('en', 'lang.switch'), '한국어');
+  assert.equal(textIn('en', 'tutor.hello', { name: 'Minji' }), texts.en['tutor.hello'].replace('{name}', 'Minji'));
+  assert.equal(textIn('ko', 'admin.title'), '단골 운영');
+  assert.equal(textIn('en', 'no.such.key'), 'no.such.key');
+});
+
 test('every text the pages use exists', () => {
   /** @type {Array<[string, string]>} */
   const used = [];
+  /** @type {Set<string>} */
+  const pages = new Set();
   for (const name of readdirSync(new URL('pages/', dir))) {
     const html = readFileSync(new URL(`pages/${name}`, dir), 'utf8');
+    // One mechanism for every page: i18n.js's data-i18n and data-i18n-label.
+    assert.doesNotMatch(html, /\sdata-(?:text|text-label|admin-text|admin-label)=/, `${name} uses i18n.js's data-i18n`);
     for (const m of html.matchAll(/data-i18n(?:-label)?="([^"]+)"/g)) {
       used.push([name, m[1]]);
+      pages.add(name);
     }
   }
+  for (const name of ['studio.html', 'watch.html', 'tutor.html', 'practice.html', 'review.html', 'admin.html']) {
+    assert.ok(pages.has(name), `${name}'s texts are checked`);
+  }
+  // Names of the live room's messages, not texts.
+  const notTexts = new Set(['coach.tip']);
   for (const name of readdirSync(new URL('static/', dir)).filter((n) => n.endsWith('.js'))) {
     const js = readFileSync(new URL(`static/${name}`, dir), 'utf8');
-    for (const m of js.matchAll(/'((?:lang|watch|studio|error)\.[A-Za-z]+)'/g)) {
-      used.push([name, m[1]]);
+    for (const m of js.matchAll(/'((?:lang|watch|studio|error|tutor|coach|review|check|time|admin)\.[A-Za-z]+)'/g)) {
+      if (!notTexts.has(m[1])) {
+        used.push([name, m[1]]);
+      }
     }
   }
   assert.ok(used.length > 20, 'found the texts in use');
   for (const [file, key] of used) {
-    assert.ok(key in texts.ko, `${file} uses unknown text ${key}`);
+    assert.ok(key in texts.ko && key in texts.en, `${file} uses unknown text ${key}`);
   }
 });
 

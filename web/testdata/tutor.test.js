@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { test } from 'node:test';
 
+import { textIn, texts } from '../static/i18n.js';
 import { tutorTexts } from '../static/texts-tutor.js';
 import { errorText, formatSlot as formatWhen, sitePath as localPath } from '../static/studio-logic.js';
 import {
   absoluteURL, addNote, channelState, cleanText, crowdText, describeItem, formatSeconds,
   hasReview, hashToken, pickCredential, pollDelay, quickTips,
-  scoreBars, sessionParams, sessionStateKey, statusInfo, ticksOf, timelineMarks, tr, validSlug, watchToken,
+  scoreBars, sessionParams, sessionStateKey, statusInfo, ticksOf, timelineMarks, validSlug, watchToken,
 } from '../static/tutor-logic.js';
 import { formatDuration as clock, formatWon } from '../static/watch-state.js';
 
@@ -29,13 +30,20 @@ test('texts: both languages, same keys, same placeholders, none empty', () => {
   }
 });
 
-test('texts: every key the tutor pages use exists', async () => {
-  const { texts } = await import('../static/i18n.js');
+test('texts: merged into i18n.js\'s table', () => {
+  for (const l of /** @type {const} */ (['ko', 'en'])) {
+    for (const [k, v] of Object.entries(tutorTexts[l])) {
+      assert.equal(texts[l][k], v, `${l} ${k}`);
+    }
+  }
+});
+
+test('texts: every key the tutor pages use exists', () => {
   /** @type {Array<[string, string]>} */
   const used = [];
   for (const name of ownPages) {
     const html = readFileSync(new URL(`pages/${name}`, dir), 'utf8');
-    for (const m of html.matchAll(/data-(?:text|text-label|i18n|i18n-label)="([^"]+)"/g)) {
+    for (const m of html.matchAll(/data-i18n(?:-label)?="([^"]+)"/g)) {
       used.push([name, m[1]]);
     }
   }
@@ -270,7 +278,7 @@ test('channels and sessions', () => {
 
 test('coaching: tips, crowd, notes, socket URL', () => {
   assert.equal(quickTips.length, 6);
-  assert.deepEqual(quickTips.map((k) => tr('ko', k)), ['인사해 주세요', '가격을 말해 주세요', '상품을 보여 주세요', '쿠폰을 뿌려 보세요', '질문에 답해 주세요', '주문을 확인해 주세요']);
+  assert.deepEqual(quickTips.map((k) => textIn('ko', k)), ['인사해 주세요', '가격을 말해 주세요', '상품을 보여 주세요', '쿠폰을 뿌려 보세요', '질문에 답해 주세요', '주문을 확인해 주세요']);
   assert.equal(crowdText(null, 'ko'), '연습 손님 없음');
   assert.equal(crowdText({ pace: 'busy', viewers: 30 }, 'ko'), '연습 손님 30명 (북적이게)');
   assert.equal(crowdText({ pace: 'rush', viewers: 120 }, 'en'), '120 practice customers (Rush)');
